@@ -1,0 +1,3 @@
+from daffi_controller.cli import main
+
+raise SystemExit(main())

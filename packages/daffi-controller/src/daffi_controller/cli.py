@@ -1,0 +1,69 @@
+"""The ``daffi-controller`` command."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import signal
+import sys
+
+# gRPC's C core prints its own error lines for a failed bind; the command prints one clear line instead.
+os.environ.setdefault("GRPC_VERBOSITY", "NONE")
+
+from daffi_core.address import Address  # noqa: E402
+from daffi_core.errors import InitializationError  # noqa: E402
+from daffi_core.protocol import PROTOCOL_VERSION  # noqa: E402
+
+from daffi_controller.__about__ import __version__  # noqa: E402
+from daffi_controller.server import ControllerServer  # noqa: E402
+
+log = logging.getLogger("daffi.controller")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="daffi-controller",
+        description="Run a daffi controller. Without --host and --port it listens on the default UNIX socket.",
+    )
+    parser.add_argument("--host", help="host to bind, used exactly as given (e.g. 127.0.0.1, localhost)")
+    parser.add_argument("--port", type=int, help="TCP port to listen on")
+    parser.add_argument("--unix-sock-path", help="path of the UNIX socket file (default <tempdir>/daffi/.sock)")
+    parser.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    parser.add_argument("--version", action="version", version=f"daffi-controller {__version__}")
+    return parser
+
+
+async def serve(address: Address, grace: float = 2.0) -> None:
+    """Serve until SIGINT or SIGTERM, then stop within ``grace`` seconds."""
+    server = ControllerServer(address)
+    await server.start()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    log.info("daffi-controller %s ready on %s (protocol %d)", __version__, server.describe(), PROTOCOL_VERSION)
+    try:
+        await stop.wait()
+    finally:
+        log.info("daffi-controller stopping")
+        await server.stop(grace)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        if args.port is not None and args.host is None and args.unix_sock_path is None:
+            args.host = "localhost"
+        address = Address.resolve(args.host, args.port, args.unix_sock_path)
+        asyncio.run(serve(address))
+    except InitializationError as exc:
+        print(f"daffi-controller: error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+__all__ = ["main", "serve"]

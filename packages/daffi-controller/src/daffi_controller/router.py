@@ -1,0 +1,155 @@
+"""Routing of call traffic. Reads headers only; payload bytes pass through untouched."""
+
+from __future__ import annotations
+
+import logging
+
+from daffi_core.proto import daffi_pb2 as pb
+from daffi_core.protocol import DOWNSTREAM, UPSTREAM
+
+from daffi_controller.registry import Peer, Registry
+
+log = logging.getLogger("daffi.controller")
+
+RouteKey = tuple[str, int]  # (caller name, call id)
+M = pb.Message
+
+
+class Router:
+    """Open calls and the callees that still owe them a final REPLY."""
+
+    def __init__(self, registry: Registry) -> None:
+        self.registry = registry
+        self._routes: dict[RouteKey, set[str]] = {}
+        self._by_callee: dict[str, set[RouteKey]] = {}
+        self._by_caller: dict[str, set[RouteKey]] = {}
+
+    @property
+    def open_calls(self) -> int:
+        return len(self._routes)
+
+    def handle(self, sender: Peer, msg: pb.Message) -> None:
+        kind = msg.kind
+        if kind == M.CALL and not msg.continuation:
+            self._open(sender, msg)
+        elif kind in DOWNSTREAM:
+            targets = self._routes.get((sender.name, msg.call_id))
+            if targets:
+                msg.peer = sender.name
+                self._deliver(msg, targets)
+        elif kind in UPSTREAM:
+            self._upstream(sender, msg)
+        else:
+            log.warning("node %r sent a message of unknown kind %d; ignored", sender.name, kind)
+
+    def _open(self, caller: Peer, msg: pb.Message) -> None:
+        head = msg.head
+        key = (caller.name, msg.call_id)
+        if key in self._routes:
+            self._fail(caller, msg.call_id, pb.Error.INTERNAL, f"call id {msg.call_id} is already open")
+            return
+        targets = self._targets(caller, head, msg.call_id)
+        if targets is None:
+            return
+        if head.fanout == pb.CallHead.ALL:
+            caller.send(pb.Frame(message=M(kind=M.ACCEPTED, call_id=msg.call_id, targets=[t.name for t in targets])))
+            if not targets:
+                return
+        names = {t.name for t in targets}
+        self._routes[key] = names
+        self._by_caller.setdefault(caller.name, set()).add(key)
+        for name in names:
+            self._by_callee.setdefault(name, set()).add(key)
+        msg.peer = caller.name
+        self._deliver(msg, names)
+
+    def _targets(self, caller: Peer, head: pb.CallHead, call_id: int) -> list[Peer] | None:
+        registry = self.registry
+        if head.target or head.action == pb.CallHead.SYSTEM:
+            target = registry.nodes.get(head.target)
+            if target is None or target is caller:
+                connected = ", ".join(sorted(n for n in registry.nodes if n != caller.name)) or "none"
+                why = "a call never goes back to the caller" if target is caller else "it is not connected"
+                self._fail(caller, call_id, pb.Error.NO_SUCH_NODE,
+                           f"cannot call node {head.target!r}: {why} (other nodes: {connected})")
+                return None
+            if head.action != pb.CallHead.SYSTEM and head.name not in target.callbacks:
+                self._fail(caller, call_id, pb.Error.UNKNOWN_CALLBACK,
+                           f"node {head.target!r} has no callback {head.name!r}; callbacks of other nodes:\n"
+                           + registry.describe_offers(caller.name))
+                return None
+            return [target]
+        if head.fanout == pb.CallHead.ALL:
+            targets = registry.offering(head.name, caller.name)
+        else:
+            one = registry.pick(head.name, caller.name)
+            targets = [one] if one is not None else []
+        if targets:
+            return targets
+        only_self = " (only the calling node offers it, and a call never goes back to the caller)" \
+            if head.name in caller.callbacks else ""
+        self._fail(caller, call_id, pb.Error.UNKNOWN_CALLBACK,
+                   f"no node offers callback {head.name!r}{only_self}; callbacks of other nodes:\n"
+                   + registry.describe_offers(caller.name))
+        return None
+
+    def _upstream(self, callee: Peer, msg: pb.Message) -> None:
+        key = (msg.peer, msg.call_id)
+        if msg.kind == M.REPLY and not msg.more:
+            self._settle(key, callee.name)
+        caller = self.registry.nodes.get(msg.peer)
+        if caller is not None:
+            msg.peer = callee.name
+            caller.send(pb.Frame(message=msg))
+
+    def _settle(self, key: RouteKey, callee: str) -> None:
+        """``callee`` owes ``key`` nothing more; forget the route once nobody does."""
+        targets = self._routes.get(key)
+        if targets is None:
+            return
+        targets.discard(callee)
+        keys = self._by_callee.get(callee)
+        if keys is not None:
+            keys.discard(key)
+            if not keys:
+                del self._by_callee[callee]
+        if not targets:
+            del self._routes[key]
+            callers = self._by_caller.get(key[0])
+            if callers is not None:
+                callers.discard(key)
+                if not callers:
+                    del self._by_caller[key[0]]
+
+    def drop_node(self, name: str) -> None:
+        """Fail the calls a departed node owed, and cancel the calls it had made."""
+        for key in list(self._by_callee.get(name, ())):
+            caller = self.registry.nodes.get(key[0])
+            self._settle(key, name)
+            if caller is not None:
+                caller.send(pb.Frame(message=M(
+                    kind=M.REPLY, call_id=key[1], peer=name,
+                    error=pb.Error(kind=pb.Error.REMOTE_STOPPED, message=f"Remote process {name!r} stopped unexpectedly."),
+                )))
+        for key in list(self._by_caller.get(name, ())):
+            targets = self._routes.get(key, set())
+            cancel = M(kind=M.CANCEL, call_id=key[1], peer=name)
+            self._deliver(cancel, targets)
+            for target in list(targets):
+                self._settle(key, target)
+
+    def _deliver(self, msg: pb.Message, names: set[str]) -> None:
+        for name in names:
+            peer = self.registry.nodes.get(name)
+            if peer is not None:
+                peer.send(pb.Frame(message=msg))
+
+    @staticmethod
+    def _fail(caller: Peer, call_id: int, kind: pb.Error.Kind.ValueType, message: str) -> None:
+        caller.send(pb.Frame(message=M(
+            kind=M.REPLY, call_id=call_id,
+            error=pb.Error(kind=kind, type_name="GlobalContextError", message=message),
+        )))
+
+
+__all__ = ["Router"]

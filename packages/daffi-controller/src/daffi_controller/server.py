@@ -1,0 +1,123 @@
+"""The controller's lifecycle: bind, serve, stop, and clean up the socket file."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import socket
+import stat
+
+import grpc
+from daffi_core.address import Address
+from daffi_core.channel import SERVER_OPTIONS
+from daffi_core.errors import InitializationError
+from daffi_core.proto import daffi_pb2_grpc as pb_grpc
+
+from daffi_controller.servicer import ControllerServicer
+
+log = logging.getLogger("daffi.controller")
+
+
+class ControllerServer:
+    """A controller bound to one address, run on the current asyncio loop."""
+
+    def __init__(self, address: Address) -> None:
+        self.address = address
+        self.servicer = ControllerServicer()
+        self._server: grpc.aio.Server | None = None
+        self.port: int | None = address.port
+
+    async def start(self) -> None:
+        """Bind and start serving; raises InitializationError when the address is unusable."""
+        if self.address.unix_path is not None:
+            _claim_unix_path(self.address)
+        else:
+            _probe_tcp(self.address)
+        server = grpc.aio.server(options=SERVER_OPTIONS)
+        pb_grpc.add_ControllerServicer_to_server(self.servicer, server)
+        try:
+            port = server.add_insecure_port(self.address.target)
+        except RuntimeError as exc:
+            raise InitializationError(f"cannot listen on {self.address}: {_bind_reason(self.address)}") from exc
+        if port == 0 and self.address.unix_path is None:
+            raise InitializationError(f"cannot listen on {self.address}: {_bind_reason(self.address)}")
+        if self.address.unix_path is None:
+            self.port = port
+        await server.start()
+        if self.address.unix_path is not None:
+            os.chmod(self.address.unix_path, 0o600)
+        self._server = server
+
+    async def stop(self, grace: float = 1.0) -> None:
+        """Stop serving (in-flight streams get ``grace`` seconds) and remove the socket file."""
+        server, self._server = self._server, None
+        if server is not None:
+            await server.stop(grace)
+        if self.address.unix_path is not None:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(self.address.unix_path)
+
+    async def wait_closed(self) -> None:
+        if self._server is not None:
+            await self._server.wait_for_termination()
+
+    def describe(self) -> str:
+        if self.address.unix_path is not None:
+            return f"unix:{self.address.unix_path}"
+        return f"{self.address.host}:{self.port}"
+
+
+def _claim_unix_path(address: Address) -> None:
+    """Refuse a live socket, replace a stale one, create a missing directory owner-only."""
+    path = address.unix_path
+    assert path is not None
+    try:
+        address.prepare_unix_dir()
+    except OSError as exc:
+        raise InitializationError(f"cannot create the socket directory {path.parent}: {exc.strerror}") from exc
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        return
+    except OSError as exc:
+        raise InitializationError(f"cannot use socket path {path}: {exc.strerror}") from exc
+    if not stat.S_ISSOCK(mode):
+        raise InitializationError(f"cannot use socket path {path}: it exists and is not a socket")
+    probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    probe.settimeout(1.0)
+    try:
+        probe.connect(str(path))
+    except OSError:
+        os.unlink(path)  # nobody listens: a stale file from a controller that died
+        return
+    finally:
+        probe.close()
+    raise InitializationError(f"cannot listen on {path}: another controller is already listening there")
+
+
+def _probe_tcp(address: Address) -> None:
+    """Fail early, with the system's reason, when the port cannot be bound."""
+    assert address.host is not None and address.port is not None
+    try:
+        infos = socket.getaddrinfo(address.host, address.port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except socket.gaierror as exc:
+        raise InitializationError(f"cannot listen on {address}: host {address.host!r} does not resolve") from exc
+    for family, kind, proto, _, sockaddr in infos:
+        with socket.socket(family, kind, proto) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                probe.bind(sockaddr)
+            except OSError as exc:
+                if family == socket.AF_INET6 and exc.errno == 99:  # EADDRNOTAVAIL: no IPv6 loopback here
+                    continue
+                raise InitializationError(f"cannot listen on {address}: {exc.strerror}") from exc
+
+
+def _bind_reason(address: Address) -> str:
+    if address.unix_path is not None:
+        return "the path is not usable (check the directory and its permissions)"
+    return "the port is already in use or the host is not an address of this machine"
+
+
+__all__ = ["ControllerServer"]

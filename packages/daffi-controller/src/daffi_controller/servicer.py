@@ -1,0 +1,134 @@
+"""The gRPC service: one ``Connect`` stream per node, and the catalog for tools."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+
+import grpc
+from daffi_core.proto import daffi_pb2 as pb
+from daffi_core.proto import daffi_pb2_grpc as pb_grpc
+from daffi_core.protocol import PROTOCOL_VERSION
+
+from daffi_controller.__about__ import __version__
+from daffi_controller.registry import Peer, Registry
+from daffi_controller.router import Router
+
+log = logging.getLogger("daffi.controller")
+
+
+class ControllerServicer(pb_grpc.ControllerServicer):
+    """Handshakes nodes, keeps the registry current and hands call traffic to the router."""
+
+    def __init__(self) -> None:
+        self.registry = Registry()
+        self.router = Router(self.registry)
+
+    async def GetCatalog(self, request: pb.CatalogRequest, context: grpc.aio.ServicerContext) -> pb.Catalog:  # type: ignore[override]
+        return self.registry.catalog()
+
+    async def Connect(  # type: ignore[override]
+        self, request_iterator: AsyncIterator[pb.Batch], context: grpc.aio.ServicerContext
+    ) -> None:
+        hello = await self._read_hello(context)
+        if hello is None:
+            return
+        peer = Peer(hello.process_name)
+        writer = asyncio.create_task(self._write(peer, context))
+        self._join(peer, hello)
+        reason = "stream closed"
+        try:
+            while True:
+                batch = await context.read()
+                if batch is grpc.aio.EOF:
+                    reason = "disconnected"
+                    break
+                assert isinstance(batch, pb.Batch)
+                for frame in batch.frames:
+                    self._dispatch(peer, frame)
+        except asyncio.CancelledError:
+            reason = "controller stopping"
+            raise
+        except grpc.RpcError as exc:
+            reason = f"connection lost ({exc.code().name if hasattr(exc, 'code') else exc})"
+        finally:
+            self._leave(peer, reason)
+            peer.outbox.close()
+            writer.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await writer
+
+    async def _read_hello(self, context: grpc.aio.ServicerContext) -> pb.Hello | None:
+        first = await context.read()
+        if first is grpc.aio.EOF or not isinstance(first, pb.Batch) or not first.frames \
+                or not first.frames[0].HasField("hello"):
+            await self._reject(context, pb.Reject.BAD_HELLO, "the first frame of a stream must be Hello")
+            return None
+        hello = first.frames[0].hello
+        if hello.protocol_version != PROTOCOL_VERSION:
+            await self._reject(
+                context, pb.Reject.PROTOCOL_MISMATCH,
+                f"node {hello.process_name!r} speaks daffi protocol {hello.protocol_version} but this controller "
+                f"(daffi-controller {__version__}) speaks protocol {PROTOCOL_VERSION}: "
+                "install the same daffi version on nodes and controller",
+            )
+            return None
+        if not hello.process_name:
+            await self._reject(context, pb.Reject.BAD_HELLO, "Hello has an empty process_name")
+            return None
+        if hello.process_name in self.registry.nodes:
+            await self._reject(
+                context, pb.Reject.DUPLICATE_NAME,
+                f"a node named {hello.process_name!r} is already connected: give each process a unique process_name",
+            )
+            return None
+        return hello
+
+    @staticmethod
+    async def _reject(context: grpc.aio.ServicerContext, reason: pb.Reject.Reason.ValueType, message: str) -> None:
+        log.warning("refused a node: %s", message)
+        await context.write(pb.Batch(frames=[pb.Frame(reject=pb.Reject(reason=reason, message=message))]))
+
+    def _join(self, peer: Peer, hello: pb.Hello) -> None:
+        others = [p.info() for p in self.registry.nodes.values()]
+        self.registry.add(peer, hello.callbacks)
+        peer.send(pb.Frame(welcome=pb.Welcome(
+            protocol_version=PROTOCOL_VERSION, controller_version=__version__, nodes=others)))
+        self._announce(peer)
+        log.info("node %r joined with %d callback(s)", peer.name, len(peer.callbacks))
+
+    def _leave(self, peer: Peer, reason: str) -> None:
+        if self.registry.nodes.get(peer.name) is not peer:
+            return
+        self.registry.remove(peer)
+        self.router.drop_node(peer.name)
+        frame = pb.Frame(node_left=pb.NodeLeft(process_name=peer.name, reason=reason))
+        for other in self.registry.nodes.values():
+            other.send(frame)
+        log.info("node %r left: %s", peer.name, reason)
+
+    def _announce(self, peer: Peer) -> None:
+        frame = pb.Frame(node_joined=peer.info())
+        for other in self.registry.nodes.values():
+            if other is not peer:
+                other.send(frame)
+
+    def _dispatch(self, peer: Peer, frame: pb.Frame) -> None:
+        body = frame.WhichOneof("body")
+        if body == "message":
+            self.router.handle(peer, frame.message)
+        elif body == "callbacks":
+            self.registry.set_callbacks(peer, frame.callbacks.callbacks)
+            self._announce(peer)
+        else:
+            log.warning("node %r sent an unexpected %s frame; ignored", peer.name, body)
+
+    @staticmethod
+    async def _write(peer: Peer, context: grpc.aio.ServicerContext) -> None:
+        while (batch := await peer.outbox.next_batch()) is not None:
+            await context.write(batch)
+
+
+__all__ = ["ControllerServicer"]

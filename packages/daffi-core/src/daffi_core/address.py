@@ -1,0 +1,63 @@
+"""Where a controller listens: a TCP host and port, or a UNIX socket path."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from daffi_core.errors import InitializationError
+
+
+def default_unix_socket_path() -> Path:
+    """``<tempdir>/daffi/.sock``: the default of Global, daffi-controller and daffi-codegen."""
+    return Path(tempfile.gettempdir()) / "daffi" / ".sock"
+
+
+@dataclass(frozen=True)
+class Address:
+    """A controller address. Exactly one of (host, port) and unix_path is set."""
+
+    host: str | None = None
+    port: int | None = None
+    unix_path: Path | None = None
+
+    @classmethod
+    def resolve(cls, host: str | None, port: int | None, unix_sock_path: str | os.PathLike[str] | None) -> Address:
+        """Build an address from user arguments; neither host nor port means the default socket."""
+        if unix_sock_path is not None and (host is not None or port is not None):
+            raise InitializationError("give either host/port or unix_sock_path, not both")
+        if host is None and port is None:
+            path = Path(unix_sock_path) if unix_sock_path is not None else default_unix_socket_path()
+            return cls(unix_path=path.expanduser().absolute())
+        if port is None:
+            raise InitializationError(f"host {host!r} was given without a port: pass port=...")
+        if not isinstance(port, int) or isinstance(port, bool) or not 0 < port < 65536:
+            raise InitializationError(f"port must be an integer from 1 to 65535, not {port!r}")
+        return cls(host=host or "localhost", port=port)
+
+    @property
+    def is_unix(self) -> bool:
+        return self.unix_path is not None
+
+    @property
+    def target(self) -> str:
+        """The gRPC target or bind string; the host is used exactly as given (never widened)."""
+        if self.unix_path is not None:
+            return f"unix:{self.unix_path}"
+        host = self.host or "localhost"
+        if ":" in host and not host.startswith("["):
+            host = f"[{host}]"
+        return f"{host}:{self.port}"
+
+    def __str__(self) -> str:
+        return str(self.unix_path) if self.unix_path is not None else self.target
+
+    def prepare_unix_dir(self) -> None:
+        """Create a missing socket directory, owner-only."""
+        if self.unix_path is not None and not self.unix_path.parent.exists():
+            self.unix_path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+
+
+__all__ = ["Address", "default_unix_socket_path"]

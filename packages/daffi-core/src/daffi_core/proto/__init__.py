@@ -1,0 +1,1 @@
+"""Generated protobuf modules (``python proto/generate.py``; do not edit)."""

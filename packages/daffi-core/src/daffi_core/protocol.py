@@ -1,0 +1,21 @@
+"""Protocol constants shared by the controller and the node."""
+
+from __future__ import annotations
+
+from daffi_core.proto import daffi_pb2 as pb
+
+#: Bumped on any incompatible change of ``proto/daffi.proto``; the handshake refuses a mismatch.
+PROTOCOL_VERSION = 1
+
+#: Largest payload piece in one frame; gRPC's default limit is 4 MiB per message.
+CHUNK_SIZE = 2 * 1024 * 1024
+#: A batch is sent once its payload bytes reach this, even if more frames are queued.
+BATCH_BYTES = 3 * 1024 * 1024
+#: Per-message limit configured on both sides (a batch with a full chunk and headers fits).
+MAX_MESSAGE_BYTES = 8 * 1024 * 1024
+
+Kind = pb.Message.Kind
+DOWNSTREAM = frozenset({pb.Message.CALL, pb.Message.ITEM, pb.Message.END, pb.Message.CANCEL, pb.Message.ACK_YIELDS})
+UPSTREAM = frozenset({pb.Message.REPLY, pb.Message.YIELD, pb.Message.ACK_ITEMS})
+
+__all__ = ["BATCH_BYTES", "CHUNK_SIZE", "DOWNSTREAM", "MAX_MESSAGE_BYTES", "PROTOCOL_VERSION", "UPSTREAM", "Kind"]

@@ -1,0 +1,73 @@
+"""Waiting for a ``concurrent.futures.Future`` from sync code, asyncio or trio."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from concurrent.futures import Future
+from concurrent.futures import TimeoutError as FutureTimeout
+from typing import Any, TypeVar
+
+from daffi_core.errors import TimeoutError
+
+T = TypeVar("T")
+
+
+def async_library() -> str | None:
+    """``"asyncio"`` or ``"trio"`` when called inside such a running loop, else None."""
+    try:
+        asyncio.get_running_loop()
+        return "asyncio"
+    except RuntimeError:
+        pass
+    trio = sys.modules.get("trio")
+    if trio is not None:
+        try:
+            trio.lowlevel.current_trio_token()
+            return "trio"
+        except RuntimeError:
+            pass
+    return None
+
+
+def wait(future: Future[T], timeout: float | None, what: str) -> T:
+    """Block until ``future`` is done; raise daffi's TimeoutError after ``timeout`` seconds."""
+    try:
+        return future.result(timeout)
+    except FutureTimeout:
+        if future.done():  # the future itself failed with a TimeoutError
+            raise
+        raise TimeoutError(f"{what} did not finish within {timeout} s") from None
+
+
+async def wait_async(future: Future[T], timeout: float | None, what: str) -> T:
+    """Await ``future`` under asyncio or trio without blocking the event loop."""
+    library = async_library()
+    if library == "trio":
+        return await _wait_trio(future, timeout, what)
+    try:
+        return await asyncio.wait_for(asyncio.shield(asyncio.wrap_future(future)), timeout)
+    except asyncio.TimeoutError:
+        if future.done():
+            raise
+        raise TimeoutError(f"{what} did not finish within {timeout} s") from None
+
+
+async def _wait_trio(future: Future[T], timeout: float | None, what: str) -> T:
+    import trio
+
+    token = trio.lowlevel.current_trio_token()
+    done = trio.Event()
+
+    def wake(_: Future[Any]) -> None:
+        try:
+            token.run_sync_soon(done.set)
+        except trio.RunFinishedError:
+            pass
+
+    future.add_done_callback(wake)
+    with trio.move_on_after(timeout if timeout is not None else float("inf")):
+        await done.wait()
+    if not future.done():
+        raise TimeoutError(f"{what} did not finish within {timeout} s")
+    return future.result()

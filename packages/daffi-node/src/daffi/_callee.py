@@ -1,0 +1,329 @@
+"""The callee's side of calls: runs callbacks and sends their results back.
+
+Sync callbacks run in daemon threads, async ones on the async runner; the node's
+loop only moves frames. Arguments are deserialized and results serialized in the
+thread that runs the callback.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import queue
+import traceback
+from collections.abc import Callable
+from concurrent.futures import Future
+from typing import TYPE_CHECKING, Any
+
+from daffi_core.errors import GlobalContextError
+from daffi_core.proto import daffi_pb2 as pb
+
+from daffi import _serde
+from daffi._credit import Credit
+from daffi._registry import REGISTRY, LocalCallback
+from daffi._results import Args
+from daffi._scheduler import Scheduler
+from daffi._wire import Assembler, frames
+
+if TYPE_CHECKING:
+    from daffi._node import Node
+
+log = logging.getLogger("daffi.node")
+M = pb.Message
+H = pb.CallHead
+E = pb.Error
+#: Generator items a callee may send beyond what the consumer acknowledged.
+YIELD_WINDOW = 256
+#: A stream receiver acknowledges every this many items.
+STREAM_ACK_EVERY = 64
+_END = object()
+Payload = tuple[bytes, int]
+
+
+class _NotSerializable(Exception):
+    pass
+
+
+class _Expired(Exception):
+    pass
+
+
+class Running:
+    """A call being served: what can cancel it and feed it."""
+
+    def __init__(self) -> None:
+        self.task: asyncio.Task[None] | None = None
+        self.credit: Credit | None = None
+        self.items: queue.SimpleQueue[Any] | None = None
+        self.cancelled = False
+
+    def cancel(self) -> None:
+        self.cancelled = True
+        if self.credit is not None:
+            self.credit.close()
+        if self.items is not None:
+            self.items.put(_END)
+        if self.task is not None:
+            self.task.cancel()
+
+
+class Callee:
+    """Serves the calls other nodes make to this node's callbacks."""
+
+    def __init__(self, node: Node) -> None:
+        self._node = node
+        self._assembler = Assembler()
+        self._running: dict[tuple[str, int], Running] = {}
+        self.scheduler = Scheduler()
+
+    # -- node loop
+    def on_message(self, msg: pb.Message) -> None:
+        key = (msg.peer, msg.call_id)
+        kind = msg.kind
+        running = self._running.get(key)
+        if kind == M.CANCEL:
+            if running is not None:
+                running.cancel()
+            return
+        if kind == M.ACK_YIELDS:
+            if running is not None and running.credit is not None:
+                running.credit.grant(msg.count)
+            return
+        if kind == M.END:
+            if running is not None and running.items is not None:
+                running.items.put(_END)
+            return
+        whole = self._assembler.feed(msg)
+        if whole is None:
+            return
+        first, payload = whole
+        if kind == M.ITEM:
+            if running is not None and running.items is not None:
+                running.items.put((payload, first.encoding))
+        elif kind == M.CALL:
+            self._start(first, payload)
+
+    def _start(self, first: pb.Message, payload: bytes) -> None:
+        head, peer, call_id = first.head, first.peer, first.call_id
+        key = (peer, call_id)
+        running = Running()
+        if head.action == H.SYSTEM:
+            coro = self._system(peer, call_id, head.name, payload, first.encoding)
+        else:
+            cb = REGISTRY.get(head.name)
+            if cb is None:
+                self._reply_error(peer, call_id, E(
+                    kind=E.UNKNOWN_CALLBACK, type_name="GlobalContextError",
+                    message=f"node {self._node.process_name!r} has no callback {head.name!r}"))
+                return
+            if head.action == H.STREAM:
+                running.items = queue.SimpleQueue()
+                coro = self._serve_stream(running, cb, peer, call_id)
+            elif head.action == H.SCHEDULE:
+                coro = self._schedule(cb, head, peer, call_id, payload, first.encoding)
+            elif cb.is_generator:
+                running.credit = Credit(YIELD_WINDOW)
+                coro = self._serve_generator(running, cb, head, peer, call_id, payload, first.encoding)
+            else:
+                coro = self._serve(cb, head, peer, call_id, payload, first.encoding)
+        self._running[key] = running
+        running.task = asyncio.get_running_loop().create_task(self._guard(key, peer, call_id, coro))
+
+    async def _guard(self, key: tuple[str, int], peer: str, call_id: int, coro: Any) -> None:
+        """Run one call's coroutine; whatever happens, the caller gets exactly one REPLY."""
+        try:
+            await coro
+        except asyncio.CancelledError:
+            self._reply_error(peer, call_id, E(kind=E.CANCELLED, message="the call was cancelled"))
+        except _Expired as exc:
+            self._reply_error(peer, call_id, E(kind=E.TIMEOUT, type_name="TimeoutError", message=str(exc)))
+        except _NotSerializable as exc:
+            self._reply_error(peer, call_id, E(kind=E.SERIALIZATION, type_name=type(exc.__cause__).__name__,
+                                               message=str(exc)))
+        except Exception as exc:
+            self._reply_error(peer, call_id, _error_of(exc))
+        finally:
+            self._running.pop(key, None)
+
+    async def _serve(self, cb: LocalCallback, head: pb.CallHead, peer: str, call_id: int,
+                     payload: bytes, encoding: int) -> None:
+        if head.eta:
+            await asyncio.sleep(head.eta)
+        future = self._run(cb, lambda fn: _call_with(fn, cb, payload, encoding, self._node.g), head.return_result)
+        result = await self._await(future, head.timeout, cb.name)
+        self._reply(peer, call_id, *result)
+
+    async def _schedule(self, cb: LocalCallback, head: pb.CallHead, peer: str, call_id: int,
+                        payload: bytes, encoding: int) -> None:
+        async def run_once() -> None:
+            await asyncio.wrap_future(
+                self._run(cb, lambda fn: _call_with(fn, cb, payload, encoding, self._node.g), False))
+
+        task_uuid = self.scheduler.add(peer, cb.name, run_once, head.schedule.interval or None,
+                                       list(head.schedule.at_time))
+        self._reply(peer, call_id, *_serde.dumps(task_uuid))
+
+    async def _serve_generator(self, running: Running, cb: LocalCallback, head: pb.CallHead, peer: str,
+                               call_id: int, payload: bytes, encoding: int) -> None:
+        credit = running.credit
+        assert credit is not None
+        loop = asyncio.get_running_loop()
+        send = self._node.send
+
+        def emit(item: Any) -> None:
+            data, enc = _dumps(item)
+            loop.call_soon_threadsafe(send, frames(M.YIELD, call_id, peer, data, enc))
+
+        if cb.is_async:
+            async def produce() -> Payload:
+                args, kwargs = _arguments(cb, payload, encoding, self._node.g)
+                agen = cb.resolve()(*args, **kwargs)
+                try:
+                    async for item in agen:
+                        if not await credit.take_async():
+                            break
+                        emit(item)
+                finally:
+                    await agen.aclose()
+                return b"", 0
+
+            future: Future[Payload] = self._node.runner.submit(produce)
+        else:
+            def produce_sync() -> Payload:
+                args, kwargs = _arguments(cb, payload, encoding, self._node.g)
+                gen = cb.resolve()(*args, **kwargs)
+                try:
+                    for item in gen:
+                        if not credit.take():
+                            break
+                        emit(item)
+                finally:
+                    gen.close()  # raises GeneratorExit inside it when the consumer left early
+                return b"", 0
+
+            future = self._node.pool.submit(produce_sync)
+        await self._await(future, head.timeout, cb.name)
+        self._reply(peer, call_id)
+
+    async def _serve_stream(self, running: Running, cb: LocalCallback, peer: str, call_id: int) -> None:
+        items = running.items
+        assert items is not None
+        loop = asyncio.get_running_loop()
+        send = self._node.send
+        g = self._node.g
+        runner = self._node.runner
+
+        def consume() -> int:
+            fn = cb.resolve()
+            processed = 0
+            while True:
+                item = items.get()
+                if item is _END or running.cancelled:
+                    return processed
+                args, kwargs = _unpack(cb, _serde.loads(*item))
+                if cb.takes_g:
+                    kwargs["g"] = g
+                if cb.is_async:
+                    runner.submit(lambda a=args, k=kwargs: fn(*a, **k)).result()
+                else:
+                    fn(*args, **kwargs)
+                processed += 1
+                if processed % STREAM_ACK_EVERY == 0:
+                    loop.call_soon_threadsafe(send, frames(M.ACK_ITEMS, call_id, peer, count=processed))
+
+        await asyncio.wrap_future(self._node.pool.submit(consume))
+        self._reply(peer, call_id)
+
+    async def _system(self, peer: str, call_id: int, name: str, payload: bytes, encoding: int) -> None:
+        arg = _serde.loads(payload, encoding) if encoding else None
+        if name == "transfer_and_call":
+            func, args, kwargs = arg
+            if asyncio.iscoroutinefunction(func):
+                future: Future[Any] = self._node.runner.submit(lambda: func(*args, **kwargs))
+            else:
+                future = self._node.pool.submit(lambda: func(*args, **kwargs))
+            value = await asyncio.wrap_future(future)
+        elif name == "scheduled_tasks":
+            value = self.scheduler.list_for(peer)
+        elif name == "cancel_scheduled_task":
+            value = self.scheduler.cancel(arg)
+        else:
+            raise GlobalContextError(f"unknown system operation {name!r}")
+        self._reply(peer, call_id, *_dumps(value))
+
+    def _run(self, cb: LocalCallback, call: Callable[[Callable[..., Any]], Any], return_result: bool) -> Future[Payload]:
+        """Run ``call(callable)`` where ``cb`` runs: a worker thread, or the async runner."""
+        if cb.is_async:
+            async def job() -> Payload:
+                value = await call(cb.resolve())
+                return _dumps(value) if return_result else (b"", 0)
+
+            return self._node.runner.submit(job)
+
+        def sync_job() -> Payload:
+            value = call(cb.resolve())
+            return _dumps(value) if return_result else (b"", 0)
+
+        return self._node.pool.submit(sync_job)
+
+    @staticmethod
+    async def _await(future: Future[Payload], timeout: float, name: str) -> Payload:
+        wrapped = asyncio.wrap_future(future)
+        if not timeout:
+            return await wrapped
+        try:
+            return await asyncio.wait_for(wrapped, timeout)
+        except asyncio.TimeoutError:
+            raise _Expired(f"callback {name!r} did not finish within {timeout} s on the callee") from None
+
+    def _reply(self, peer: str, call_id: int, payload: bytes = b"", encoding: int = 0) -> None:
+        self._node.send(frames(M.REPLY, call_id, peer, payload, encoding))
+
+    def _reply_error(self, peer: str, call_id: int, error: pb.Error) -> None:
+        self._node.send(frames(M.REPLY, call_id, peer, error=error))
+
+    def drop_all(self) -> None:
+        """The connection is gone: stop serving its calls (scheduled tasks go on)."""
+        running, self._running = self._running, {}
+        self._assembler.drop()
+        for r in running.values():
+            r.cancel()
+
+    async def close(self) -> None:
+        self.drop_all()
+        await self.scheduler.close()
+
+
+def _arguments(cb: LocalCallback, payload: bytes, encoding: int, g: Any) -> tuple[tuple[Any, ...], dict[str, Any]]:
+    args, kwargs = _serde.loads(payload, encoding) if encoding else ((), {})
+    if cb.takes_g:
+        kwargs["g"] = g
+    return args, kwargs
+
+
+def _call_with(fn: Callable[..., Any], cb: LocalCallback, payload: bytes, encoding: int, g: Any) -> Any:
+    args, kwargs = _arguments(cb, payload, encoding, g)
+    return fn(*args, **kwargs)
+
+
+def _unpack(cb: LocalCallback, item: Any) -> tuple[tuple[Any, ...], dict[str, Any]]:
+    """A stream item as arguments: ``Args`` always, a tuple when the callback takes several."""
+    if isinstance(item, Args):
+        return item.args, dict(item.kwargs)
+    if isinstance(item, tuple) and (cb.positional > 1 or cb.positional < 0):
+        return item, {}
+    return (item,), {}
+
+
+def _dumps(value: Any) -> Payload:
+    try:
+        return _serde.dumps(value)
+    except Exception as exc:
+        raise _NotSerializable(f"the result ({type(value).__name__}) cannot be serialized: {exc}") from exc
+
+
+def _error_of(exc: BaseException) -> pb.Error:
+    text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+    return E(kind=E.CALLBACK_RAISED, type_name=type(exc).__name__, message=str(exc), traceback=text)
+
+

@@ -1,0 +1,357 @@
+"""The caller's side of calls: open calls, their replies, timeouts and credit.
+
+State lives on the node's event loop; user threads open calls and wait on
+futures. Replies stay raw bytes until the waiting thread decodes them, so the
+node's loop never spends time unpickling.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import threading
+from collections import deque
+from collections.abc import Iterable
+from concurrent.futures import Future
+from typing import TYPE_CHECKING, Any, NamedTuple
+
+from daffi_core.errors import DaffiError, RemoteStoppedUnexpectedly, TimeoutError
+from daffi_core.proto import daffi_pb2 as pb
+
+from daffi import _serde
+from daffi._bridge import wait, wait_async
+from daffi._errors import from_wire
+from daffi._wire import Assembler, frames
+
+if TYPE_CHECKING:
+    from daffi._node import Node
+
+M = pb.Message
+#: Items a stream sender may have in flight beyond the slowest receiver's acknowledgement.
+STREAM_WINDOW = 512
+#: A generator consumer acknowledges every this many items.
+YIELD_ACK_EVERY = 32
+_FLUSH_FRAMES = 64
+
+
+class Reply(NamedTuple):
+    """One callee's final word (or one generator item), still serialized."""
+
+    peer: str
+    payload: bytes
+    encoding: int
+    error: pb.Error | None
+
+
+def decode(reply: Reply) -> Any:
+    """The value of a reply, or its error raised."""
+    if reply.error is not None:
+        raise from_wire(reply.error, reply.peer)
+    if not reply.encoding:
+        return None
+    return _serde.loads(reply.payload, reply.encoding)
+
+
+class ItemQueue:
+    """Items of a remote generator, handed from the node loop to the consumer (any thread)."""
+
+    def __init__(self) -> None:
+        self._items: deque[Reply] = deque()
+        self._cond = threading.Condition()
+        self._waiters: list[Future[None]] = []
+        self.end: Reply | BaseException | None = None
+
+    def put(self, item: Reply) -> None:
+        with self._cond:
+            self._items.append(item)
+            self._wake()
+
+    def finish(self, end: Reply | BaseException) -> None:
+        with self._cond:
+            if self.end is None:
+                self.end = end
+            self._wake()
+
+    def _wake(self) -> None:
+        self._cond.notify_all()
+        waiters, self._waiters = self._waiters, []
+        for w in waiters:
+            if not w.done():
+                w.set_result(None)
+
+    def take(self) -> Reply | None:
+        """The next item; None once the generator ended (its end is in ``end``)."""
+        with self._cond:
+            while not self._items and self.end is None:
+                self._cond.wait()
+            return self._items.popleft() if self._items else None
+
+    async def take_async(self) -> Reply | None:
+        while True:
+            with self._cond:
+                if self._items:
+                    return self._items.popleft()
+                if self.end is not None:
+                    return None
+                waiter: Future[None] = Future()
+                self._waiters.append(waiter)
+            await wait_async(waiter, None, "remote generator")
+
+
+class Pending:
+    """One open call: what it waits for and what has arrived."""
+
+    def __init__(self, call_id: int, name: str, kind: str, timeout: float | None) -> None:
+        self.call_id = call_id
+        self.name = name
+        self.kind = kind  # "one", "all", "stream" or "gen"
+        self.timeout = timeout
+        self.future: Future[Any] = Future()
+        self.expected: set[str] | None = None
+        self.replies: dict[str, Reply] = {}
+        self.acks: dict[str, int] = {}
+        self.cond = threading.Condition()
+        self.items = ItemQueue() if kind == "gen" else None
+        self.timer: asyncio.TimerHandle | None = None
+
+    @property
+    def done(self) -> bool:
+        return self.future.done()
+
+    def accepted(self, targets: set[str]) -> bool:
+        with self.cond:
+            self.expected = targets
+            self.cond.notify_all()
+        return self._complete_if_all()
+
+    def reply(self, reply: Reply) -> bool:
+        """Record a final reply; True when the call is complete."""
+        if self.kind in ("one", "gen") or (self.expected is None and not reply.peer):
+            if self.items is not None:
+                self.items.finish(reply)
+            if not self.future.done():
+                self.future.set_result(reply)
+            return True
+        with self.cond:
+            self.replies[reply.peer] = reply
+            self.cond.notify_all()
+        return self._complete_if_all()
+
+    def _complete_if_all(self) -> bool:
+        if self.expected is not None and self.expected <= self.replies.keys():
+            if not self.future.done():
+                self.future.set_result(dict(self.replies))
+            return True
+        return False
+
+    def fail(self, exc: BaseException) -> None:
+        if self.items is not None:
+            self.items.finish(exc)
+        if not self.future.done():
+            self.future.set_exception(exc)
+        with self.cond:
+            self.cond.notify_all()
+
+    def slowest_ack(self, sent: int) -> int:
+        """Items every receiver still working has acknowledged (0 before the targets are known)."""
+        if self.expected is None:
+            return 0
+        working = [self.acks.get(t, 0) for t in self.expected if t not in self.replies]
+        return min(working, default=sent)
+
+
+class Caller:
+    """Opens calls over the node's connection and settles them as replies arrive."""
+
+    def __init__(self, node: Node) -> None:
+        self._node = node
+        self._ids = itertools.count(1)
+        self._pending: dict[int, Pending] = {}
+        self._assembler = Assembler()
+
+    # -- user threads
+    def open(self, head: pb.CallHead, payload: bytes, encoding: int, kind: str, timeout: float | None) -> Pending:
+        """Send a CALL and return its pending record (the call may fail on the loop)."""
+        pending = Pending(next(self._ids), head.name, kind, timeout)
+        out = frames(M.CALL, pending.call_id, "", payload, encoding, head=head)
+        self._node.loop.call_soon_threadsafe(self._open, pending, out)
+        return pending
+
+    def send(self, pending: Pending, out: list[pb.Frame]) -> None:
+        self._node.loop.call_soon_threadsafe(self._send_if_open, pending, out)
+
+    def cancel(self, pending: Pending, exc: BaseException | None = None) -> None:
+        """Give up on a call: tell the callees and fail it locally."""
+        self._node.loop.call_soon_threadsafe(self._cancel, pending, exc)
+
+    def push_stream(self, pending: Pending, items: Iterable[Any], timeout: float | None) -> dict[str, Reply]:
+        """Send every item with credit from the receivers, then END; wait for every receiver's reply."""
+        sent, batch = 0, []
+        try:
+            for item in items:
+                data, encoding = _serde.dumps(item)
+                batch.extend(frames(M.ITEM, pending.call_id, "", data, encoding))
+                sent += 1
+                if len(batch) >= _FLUSH_FRAMES:
+                    self.send(pending, batch)
+                    batch = []
+                if sent - pending.slowest_ack(sent) >= STREAM_WINDOW:
+                    self.send(pending, batch)
+                    batch = []
+                    with pending.cond:
+                        while sent - pending.slowest_ack(sent) >= STREAM_WINDOW and not pending.done \
+                                and not self._stream_failed(pending):
+                            pending.cond.wait()
+                if pending.done or self._stream_failed(pending):
+                    break
+        except BaseException as exc:
+            self.cancel(pending, exc if isinstance(exc, DaffiError) else None)
+            raise
+        batch.extend(frames(M.END, pending.call_id, ""))
+        self.send(pending, batch)
+        try:
+            replies: dict[str, Reply] = wait(pending.future, timeout, f"STREAM to {pending.name!r}")
+        except TimeoutError:
+            if not pending.done:
+                self.cancel(pending)
+            raise
+        return replies
+
+    @staticmethod
+    def _stream_failed(pending: Pending) -> bool:
+        return any(r.error is not None for r in pending.replies.values())
+
+    # -- node loop
+    def _open(self, pending: Pending, out: list[pb.Frame]) -> None:
+        if not self._node.connected:
+            pending.fail(RemoteStoppedUnexpectedly(
+                f"call to {pending.name!r} failed: not connected to the controller at {self._node.address}"))
+            return
+        self._pending[pending.call_id] = pending
+        if pending.timeout is not None:
+            pending.timer = self._node.loop.call_later(pending.timeout, self._expire, pending)
+        self._node.send(out)
+
+    def _send_if_open(self, pending: Pending, out: list[pb.Frame]) -> None:
+        if pending.call_id in self._pending:
+            self._node.send(out)
+
+    def _cancel(self, pending: Pending, exc: BaseException | None) -> None:
+        if self._pending.pop(pending.call_id, None) is not None:
+            self._node.send(frames(M.CANCEL, pending.call_id, ""))
+        if pending.timer is not None:
+            pending.timer.cancel()
+        pending.fail(exc or DaffiError(f"call to {pending.name!r} was cancelled"))
+
+    def _expire(self, pending: Pending) -> None:
+        self._cancel(pending, TimeoutError(f"remote callback {pending.name!r} did not finish within {pending.timeout} s"))
+
+    def ack_yields(self, pending: Pending, count: int) -> None:
+        self.send(pending, frames(M.ACK_YIELDS, pending.call_id, "", count=count))
+
+    def on_message(self, msg: pb.Message) -> None:
+        """An upstream frame or ACCEPTED from the controller."""
+        pending = self._pending.get(msg.call_id)
+        if pending is None:
+            return
+        kind = msg.kind
+        if kind == M.ACK_ITEMS:
+            with pending.cond:
+                pending.acks[msg.peer] = msg.count
+                pending.cond.notify_all()
+            return
+        if kind == M.ACCEPTED:
+            if pending.accepted(set(msg.targets)):
+                self._settled(pending)
+            return
+        whole = self._assembler.feed(msg)
+        if whole is None:
+            return
+        first, payload = whole
+        reply = Reply(first.peer, payload, first.encoding, first.error if first.HasField("error") else None)
+        if kind == M.YIELD:
+            if pending.items is not None:
+                pending.items.put(reply)
+        elif kind == M.REPLY and pending.reply(reply):
+            self._settled(pending)
+
+    def _settled(self, pending: Pending) -> None:
+        self._pending.pop(pending.call_id, None)
+        if pending.timer is not None:
+            pending.timer.cancel()
+
+    def fail_all(self, exc: BaseException) -> None:
+        """Fail every open call (the connection is gone)."""
+        pending, self._pending = self._pending, {}
+        self._assembler.drop()
+        for p in pending.values():
+            if p.timer is not None:
+                p.timer.cancel()
+            p.fail(exc)
+
+    @property
+    def open_calls(self) -> int:
+        return len(self._pending)
+
+
+class RemoteIterator:
+    """Items of a remote generator callback; ``for`` or ``async for``. Leaving early stops the generator."""
+
+    def __init__(self, caller: Caller, pending: Pending) -> None:
+        self._caller = caller
+        self._pending = pending
+        self._consumed = 0
+        self._finished = False
+
+    def __iter__(self) -> RemoteIterator:
+        return self
+
+    def __next__(self) -> Any:
+        assert self._pending.items is not None
+        return self._next(self._pending.items.take())
+
+    def __aiter__(self) -> RemoteIterator:
+        return self
+
+    async def __anext__(self) -> Any:
+        assert self._pending.items is not None
+        try:
+            return self._next(await self._pending.items.take_async())
+        except StopIteration:
+            raise StopAsyncIteration from None
+
+    def _next(self, item: Reply | None) -> Any:
+        if item is None:
+            self._finished = True
+            end = self._pending.items.end if self._pending.items is not None else None
+            if isinstance(end, BaseException):
+                raise end
+            if isinstance(end, Reply) and end.error is not None:
+                decode(end)
+            raise StopIteration
+        self._consumed += 1
+        if self._consumed % YIELD_ACK_EVERY == 0:
+            self._caller.ack_yields(self._pending, self._consumed)
+        return decode(item)
+
+    def close(self) -> None:
+        """Stop the remote generator (GeneratorExit is raised in it)."""
+        if not self._finished:
+            self._finished = True
+            if not self._pending.done:
+                self._caller.cancel(self._pending)
+
+    async def aclose(self) -> None:
+        self.close()
+
+    def __enter__(self) -> RemoteIterator:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        try:
+            self.close()
+        except Exception:  # the loop may be closed at interpreter exit
+            pass

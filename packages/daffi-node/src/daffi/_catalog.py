@@ -1,0 +1,91 @@
+"""This node's view of the other nodes and their callbacks, kept current by the controller."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterable
+from concurrent.futures import Future
+
+from daffi_core.proto import daffi_pb2 as pb
+
+Nodes = dict[str, dict[str, pb.CallbackSignature]]
+
+
+class Catalog:
+    """Updated on the node's loop; read and waited on from any thread."""
+
+    def __init__(self) -> None:
+        self._nodes: Nodes = {}
+        self._lock = threading.Lock()
+        self._watchers: list[tuple[Callable[[Nodes], bool], Future[None]]] = []
+
+    # -- updates (node loop)
+    def replace(self, infos: Iterable[pb.NodeInfo]) -> tuple[set[str], set[str]]:
+        """Set the whole view; returns (names that appeared, names that vanished)."""
+        with self._lock:
+            before = set(self._nodes)
+            self._nodes = {i.process_name: {c.name: c for c in i.callbacks} for i in infos}
+            after = set(self._nodes)
+        self._check()
+        return after - before, before - after
+
+    def join(self, info: pb.NodeInfo) -> bool:
+        """Add or update a node; True when it is new."""
+        with self._lock:
+            new = info.process_name not in self._nodes
+            self._nodes[info.process_name] = {c.name: c for c in info.callbacks}
+        self._check()
+        return new
+
+    def leave(self, name: str) -> bool:
+        with self._lock:
+            gone = self._nodes.pop(name, None) is not None
+        self._check()
+        return gone
+
+    def _check(self) -> None:
+        with self._lock:
+            snapshot = self._nodes
+            ready = [w for w in self._watchers if w[0](snapshot)]
+            for w in ready:
+                self._watchers.remove(w)
+        for _, future in ready:
+            if not future.done():
+                future.set_result(None)
+
+    # -- reads (any thread)
+    def when(self, predicate: Callable[[Nodes], bool]) -> Future[None]:
+        """A future that completes once ``predicate`` holds for the view."""
+        future: Future[None] = Future()
+        with self._lock:
+            if predicate(self._nodes):
+                future.set_result(None)
+            else:
+                self._watchers.append((predicate, future))
+        return future
+
+    def forget(self, future: Future[None]) -> None:
+        with self._lock:
+            self._watchers = [w for w in self._watchers if w[1] is not future]
+
+    def has_process(self, name: str) -> bool:
+        return name in self._nodes
+
+    def signature(self, callback: str, process: str | None = None) -> pb.CallbackSignature | None:
+        """The announced signature of ``callback`` (on ``process``, or the first node offering it)."""
+        with self._lock:
+            if process is not None:
+                return self._nodes.get(process, {}).get(callback)
+            for callbacks in self._nodes.values():
+                if callback in callbacks:
+                    return callbacks[callback]
+        return None
+
+    def offers(self) -> dict[str, list[str]]:
+        """``{process_name: [callback names]}`` of the other nodes."""
+        with self._lock:
+            return {name: sorted(cbs) for name, cbs in sorted(self._nodes.items())}
+
+    def describe(self) -> str:
+        lines = [f"process: {name}\n  - [ {', '.join(cbs) or '(none)'} ]" for name, cbs in self.offers().items()]
+        return "\n".join(lines) if lines else "(no other node is connected)"

@@ -1,0 +1,30 @@
+"""Turning wire errors into daffi exceptions."""
+
+from __future__ import annotations
+
+from daffi_core.errors import (
+    DaffiError,
+    GlobalContextError,
+    RemoteCallError,
+    RemoteStoppedUnexpectedly,
+    TimeoutError,
+)
+from daffi_core.proto import daffi_pb2 as pb
+
+E = pb.Error
+
+
+def from_wire(error: pb.Error, peer: str) -> DaffiError:
+    """The exception a caller raises for an error REPLY from ``peer`` (or the controller)."""
+    kind = error.kind
+    if kind == E.CALLBACK_RAISED:
+        return RemoteCallError(error.type_name, error.message, error.traceback, peer)
+    if kind == E.REMOTE_STOPPED:
+        return RemoteStoppedUnexpectedly(error.message)
+    if kind == E.TIMEOUT:
+        return TimeoutError(error.message)
+    if kind in (E.UNKNOWN_CALLBACK, E.BAD_ARGUMENTS, E.NO_SUCH_NODE):
+        return GlobalContextError(error.message)
+    where = f" on {peer!r}" if peer else ""
+    return RemoteCallError(error.type_name or E.Kind.Name(kind), error.message, error.traceback, peer) \
+        if kind == E.SERIALIZATION else DaffiError(f"{E.Kind.Name(kind).lower()}{where}: {error.message}")

@@ -1,0 +1,225 @@
+"""Running a remote call under an execution modifier."""
+
+from __future__ import annotations
+
+import inspect
+import threading
+from collections.abc import Callable, Iterable
+from concurrent.futures import Future
+from typing import TYPE_CHECKING, Any
+
+from daffi_core.errors import GlobalContextError, RemoteStoppedUnexpectedly
+from daffi_core.proto import daffi_pb2 as pb
+from daffi_core.signature import render, to_inspect
+
+from daffi import _serde
+from daffi._caller import Pending, RemoteIterator, Reply, decode
+from daffi._modifiers import BG, BROADCAST, FG, PERIOD, STREAM, Modifier, as_modifier
+from daffi._registry import REGISTRY
+from daffi._results import Args, AsyncResult, AwaitableValue, Outcome, ScheduledTask
+
+if TYPE_CHECKING:
+    from daffi._global import Global
+    from daffi._node import Node
+
+H = pb.CallHead
+#: How long a call waits for a callback nobody offers yet (a node may still be starting).
+UNKNOWN_CALLBACK_GRACE = 3.0
+#: How long a call waits for the connection to come back before it fails.
+RECONNECT_GRACE = 5.0
+
+
+class RemoteCall:
+    """A call waiting for its execution modifier: ``f(...) & FG``."""
+
+    __slots__ = ("args", "body", "g", "is_async", "kwargs", "name")
+
+    def __init__(self, name: str, args: tuple[Any, ...], kwargs: dict[str, Any], *, is_async: bool = False,
+                 body: Callable[..., Any] | None = None, g: Global | None = None) -> None:
+        self.name = name
+        self.args = args
+        self.kwargs = kwargs
+        self.is_async = is_async
+        self.body = body
+        self.g = g
+
+    def __and__(self, modifier: Any) -> Any:
+        return execute(self, as_modifier(modifier))
+
+    def __repr__(self) -> str:
+        return f"<remote call {self.name}(...): apply a modifier with & FG, & BG, & BROADCAST, & STREAM or & PERIOD>"
+
+
+def execute(call: RemoteCall, mod: Modifier) -> Any:
+    """Start ``call`` under ``mod``; async fetchers get an awaitable, sync ones the result."""
+    from daffi._global import current
+
+    g = call.g or current(call.name)
+    node = g._require_node()
+    if isinstance(mod, STREAM):
+        return _stream(node, call, mod)
+    args, kwargs = _arguments(g, call)
+    if isinstance(mod, BROADCAST):
+        outcome = _start(node, call.name, args, kwargs, mod, fanout=H.ALL, kind="all", finish=_gather)
+        return AwaitableValue(outcome) if call.is_async else outcome.result()
+    if isinstance(mod, PERIOD):
+        schedule = pb.Schedule(at_time=mod.at_time or (), interval=mod.interval or 0.0)
+        outcome = _start(node, call.name, args, kwargs, mod, action=H.SCHEDULE, schedule=schedule,
+                         finish=lambda r: ScheduledTask(g, r.peer, decode(r), call.name))
+        return AwaitableValue(outcome) if call.is_async else outcome.result()
+    sig = _signature(node, call.name)
+    if sig.is_generator:
+        pending = _open(node, call.name, args, kwargs, mod, kind="gen")
+        return RemoteIterator(node.caller, pending)
+    outcome = _start(node, call.name, args, kwargs, mod, finish=decode)
+    if isinstance(mod, BG):
+        return AsyncResult(outcome, call.name, outcome.call_id)
+    assert isinstance(mod, FG)
+    return AwaitableValue(outcome) if call.is_async else outcome.result()
+
+
+def _arguments(g: Global, call: RemoteCall) -> tuple[tuple[Any, ...], dict[str, Any]]:
+    """The callback's arguments: as given, or what an ``args_from_body`` body returns."""
+    if call.body is None:
+        return call.args, call.kwargs
+    result = _run_body(g, call)
+    if isinstance(result, Args):
+        return result.args, dict(result.kwargs)
+    if isinstance(result, tuple):
+        return result, {}
+    return (result,), {}
+
+
+def _run_body(g: Global, call: RemoteCall) -> Any:
+    assert call.body is not None
+    if inspect.iscoroutinefunction(call.body):
+        body = call.body
+
+        async def run() -> Any:
+            return await body(*call.args, **call.kwargs)
+
+        return g._runner.submit(run).result()
+    return call.body(*call.args, **call.kwargs)
+
+
+def _signature(node: Node, name: str) -> pb.CallbackSignature:
+    """The callee's announced signature, waiting briefly for a node that is still starting."""
+    sig = node.catalog.signature(name)
+    if sig is not None:
+        return sig
+    future = node.catalog.when(lambda nodes: any(name in cbs for cbs in nodes.values()))
+    try:
+        future.result(UNKNOWN_CALLBACK_GRACE)
+    except Exception:
+        node.catalog.forget(future)
+        local = " (only this node offers it, and a call never goes back to the caller)" \
+            if REGISTRY.get(name) is not None else ""
+        raise GlobalContextError(
+            f"no node offers callback {name!r}{local}; callbacks of other nodes:\n{node.catalog.describe()}"
+        ) from None
+    found = node.catalog.signature(name)
+    assert found is not None
+    return found
+
+
+_bound_cache: dict[str, tuple[pb.CallbackSignature, inspect.Signature]] = {}
+
+
+def _check(sig: pb.CallbackSignature, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+    cached = _bound_cache.get(sig.name)
+    if cached is None or cached[0] is not sig:
+        cached = (sig, to_inspect(sig))
+        _bound_cache[sig.name] = cached
+    try:
+        cached[1].bind(*args, **kwargs)
+    except TypeError as exc:
+        raise GlobalContextError(
+            f"arguments do not fit remote callback {sig.name!r}: {exc}\nFunction signature: {render(sig)}"
+        ) from None
+
+
+def _connected(node: Node, name: str) -> None:
+    if not node.connected_event.wait(RECONNECT_GRACE):
+        raise RemoteStoppedUnexpectedly(
+            f"call to {name!r} failed: not connected to the controller at {node.address} (still reconnecting)")
+
+
+def _open(node: Node, name: str, args: tuple[Any, ...], kwargs: dict[str, Any], mod: Modifier, *,
+          kind: str = "one", fanout: int = H.ONE, action: int = H.RUN, schedule: pb.Schedule | None = None,
+          target: str = "") -> Pending:
+    _check(_signature(node, name), args, kwargs)
+    try:
+        payload, encoding = _serde.dumps((args, kwargs))
+    except Exception as exc:
+        raise GlobalContextError(f"cannot serialize the arguments of {name!r}: {exc}") from exc
+    _connected(node, name)
+    head = H(name=name, fanout=fanout, action=action, target=target, return_result=mod.return_result,  # type: ignore[arg-type]
+             timeout=mod.timeout or 0.0, eta=mod.eta or 0.0, schedule=schedule)
+    return node.caller.open(head, payload, encoding, kind, mod.timeout)
+
+
+def _start(node: Node, name: str, args: tuple[Any, ...], kwargs: dict[str, Any], mod: Modifier, *,
+           finish: Callable[[Any], Any], **options: Any) -> Outcome[Any]:
+    pending = _open(node, name, args, kwargs, mod, **options)
+    return Outcome(pending.future, finish, f"remote callback {name!r}", pending.call_id)
+
+
+def _gather(replies: Any) -> dict[str, Any]:
+    """``{process_name: result}``; the first failure is raised with every result attached."""
+    if isinstance(replies, Reply):  # the controller refused the call as a whole
+        decode(replies)
+    results: dict[str, Any] = {}
+    failure: BaseException | None = None
+    for peer in sorted(replies):
+        try:
+            results[peer] = decode(replies[peer])
+        except Exception as exc:
+            results[peer] = exc
+            failure = failure or exc
+    if failure is not None:
+        failure.results = results  # type: ignore[attr-defined]
+        raise failure
+    return results
+
+
+def _stream(node: Node, call: RemoteCall, mod: STREAM) -> Any:
+    if call.body is not None:
+        items: Any = _run_body_items(call)
+    else:
+        if len(call.args) != 1 or call.kwargs:
+            raise GlobalContextError(
+                f"STREAM takes one iterable of items: {call.name}(items) & STREAM (got {len(call.args)} "
+                f"positional and {len(call.kwargs)} keyword arguments)")
+        items = call.args[0]
+        if not isinstance(items, Iterable) or isinstance(items, (str, bytes)):
+            raise GlobalContextError(f"STREAM needs an iterable of items, not {type(items).__name__}")
+    _signature(node, call.name)
+    _connected(node, call.name)
+    head = H(name=call.name, fanout=H.ALL, action=H.STREAM, timeout=mod.timeout or 0.0)
+
+    def push() -> None:
+        pending = node.caller.open(head, b"", 0, "stream", None)
+        _gather(node.caller.push_stream(pending, items, mod.timeout))
+
+    if not call.is_async:
+        push()
+        return None
+    future: Future[None] = Future()
+
+    def run() -> None:
+        try:
+            push()
+            future.set_result(None)
+        except BaseException as exc:
+            future.set_exception(exc)
+
+    threading.Thread(target=run, name=f"daffi-stream-{call.name}", daemon=True).start()
+    return AwaitableValue(Outcome(future, lambda value: value, f"STREAM to {call.name!r}"))
+
+
+def _run_body_items(call: RemoteCall) -> Iterable[Any]:
+    assert call.body is not None
+    result = call.body(*call.args, **call.kwargs)
+    if not isinstance(result, Iterable):
+        raise GlobalContextError(f"the body of STREAM fetcher {call.name!r} must yield or return an iterable")
+    return result

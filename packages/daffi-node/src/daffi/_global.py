@@ -1,0 +1,295 @@
+"""``Global``: starts this process's node, controller, or both."""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import logging
+import signal
+import threading
+import uuid
+from collections.abc import Callable
+from concurrent.futures import Future
+from types import FrameType, TracebackType
+from typing import Any
+
+from daffi_core.address import Address
+from daffi_core.errors import GlobalContextError, InitializationError, TimeoutError
+from daffi_core.proto import daffi_pb2 as pb
+
+from daffi import _serde
+from daffi._bridge import async_library, wait, wait_async
+from daffi._caller import decode
+from daffi._catalog import Nodes
+from daffi._execute import RemoteCall
+from daffi._node import Node
+from daffi._runtime import Runtime
+from daffi._workers import AsyncRunner, DaemonPool
+
+log = logging.getLogger("daffi")
+_lock = threading.Lock()
+_current: Global | None = None
+#: Threads that run sync callbacks (each blocked nested call holds one).
+MAX_CALLBACK_THREADS = 64
+
+
+def current(for_name: str = "") -> Global:
+    """The running Global of this process."""
+    g = _current
+    if g is None:
+        what = f" to call {for_name!r}" if for_name else ""
+        raise InitializationError(f"no Global is running in this process{what}: create Global(...) first")
+    return g
+
+
+class _Terminate(SystemExit):
+    """SIGTERM, raised in the main thread: ``join`` stops cleanly, elsewhere the process exits."""
+
+
+class _CallProxy:
+    def __init__(self, g: Global) -> None:
+        self._g = g
+
+    def __getattr__(self, name: str) -> Callable[..., RemoteCall]:
+        if name.startswith("__"):
+            raise AttributeError(name)
+        g = self._g
+
+        def prepare(*args: Any, **kwargs: Any) -> RemoteCall:
+            return RemoteCall(name, args, kwargs, g=g)
+
+        return prepare
+
+
+class Global:
+    """The daffi configurator: what this process runs (controller, node or both) and where.
+
+    With neither ``host`` nor ``port`` the controller is reached over the UNIX socket
+    ``unix_sock_path`` (default ``<tempdir>/daffi/.sock``). The components run in a
+    background thread; ``join()`` blocks until they stop.
+    """
+
+    def __init__(
+        self,
+        process_name: str | None = None,
+        init_controller: bool = False,
+        init_node: bool = True,
+        host: str | None = None,
+        port: int | None = None,
+        unix_sock_path: str | None = None,
+        on_init: Callable[[Global, str], Any] | None = None,
+        on_node_connect: Callable[[Global, str], Any] | None = None,
+        on_node_disconnect: Callable[[Global, str], Any] | None = None,
+        *,
+        connect_timeout: float = 30.0,
+        async_backend: str | None = None,
+    ) -> None:
+        global _current
+        if not (init_controller or init_node):
+            raise InitializationError("nothing to start: init_controller and init_node are both False")
+        if async_backend not in (None, "asyncio", "trio"):
+            raise InitializationError(f"async_backend must be 'asyncio' or 'trio', not {async_backend!r}")
+        self.address = Address.resolve(host, port, unix_sock_path)
+        self.process_name = process_name or f"node-{uuid.uuid4().hex[:12]}"
+        self.is_controller = init_controller
+        self._stopped = threading.Event()
+        self._stop_lock = threading.Lock()
+        self._server: Any = None
+        self._node: Node | None = None
+        self._previous_sigterm: Any = None
+        with _lock:
+            if _current is not None:
+                raise InitializationError(
+                    f"a Global ({_current.process_name!r}) is already running in this process: stop() it first")
+            _current = self
+        self._runtime = Runtime()
+        self._pool = DaemonPool(MAX_CALLBACK_THREADS, "daffi-callback")
+        self._runner = AsyncRunner(async_backend or ("trio" if async_library() == "trio" else "asyncio"))
+        try:
+            if init_controller:
+                self._start_controller()
+            if init_node:
+                hooks = {"on_init": on_init, "on_node_connect": on_node_connect, "on_node_disconnect": on_node_disconnect}
+                self._node = Node(self, self.process_name, self.address, self._runtime.loop, self._pool,
+                                  self._runner, hooks)
+                self._node.start(connect_timeout)
+        except BaseException:
+            self._shutdown(grace=0.5)
+            raise
+        self._install_sigterm()
+        atexit.register(self.stop)
+
+    def _start_controller(self) -> None:
+        try:
+            from daffi_controller.server import ControllerServer
+        except ImportError:
+            raise InitializationError(
+                "init_controller=True needs the controller package: pip install daffi-node[controller] "
+                "(or pip install daffi-controller)"
+            ) from None
+        server = ControllerServer(self.address)
+        self._runtime.run(server.start(), 30)
+        self._server = server
+        log.info("controller of %r listening on %s", self.process_name, server.describe())
+
+    # -- lifecycle
+    @property
+    def port(self) -> int | None:
+        return self._server.port if self._server is not None else self.address.port
+
+    @property
+    def is_running(self) -> bool:
+        return not self._stopped.is_set()
+
+    def stop(self, grace: float = 2.0) -> None:
+        """Stop this process's components: open calls get ``grace`` seconds; the socket file is removed."""
+        self._shutdown(grace)
+
+    def _shutdown(self, grace: float) -> None:
+        global _current
+        with self._stop_lock:
+            if self._stopped.is_set():
+                return
+            self._stopped.set()
+        try:
+            if self._node is not None:
+                with contextlib.suppress(Exception):
+                    self._runtime.run(self._node.stop(grace), grace + 5)
+            if self._server is not None:
+                with contextlib.suppress(Exception):
+                    self._runtime.run(self._server.stop(1.0), 10)
+        finally:
+            self._runner.stop()
+            self._pool.shutdown()
+            self._runtime.close()
+            with _lock:
+                if _current is self:
+                    _current = None
+            self._restore_sigterm()
+            atexit.unregister(self.stop)
+
+    def join(self) -> None:
+        """Block until ``stop()`` is called, or SIGINT/SIGTERM arrives (then stop cleanly)."""
+        try:
+            while not self._stopped.wait(3600):
+                pass
+        except (KeyboardInterrupt, _Terminate):
+            log.info("%r stopping on a signal", self.process_name)
+            self.stop()
+
+    async def join_async(self) -> None:
+        """``join`` for asyncio and trio code."""
+        future: Future[None] = Future()
+        threading.Thread(target=lambda: (self._stopped.wait(), future.set_result(None)), daemon=True).start()
+        await wait_async(future, None, "join")
+
+    def __enter__(self) -> Global:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.stop()
+
+    def _install_sigterm(self) -> None:
+        if threading.current_thread() is not threading.main_thread():
+            return
+        if signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
+            return
+
+        def on_sigterm(signum: int, frame: FrameType | None) -> None:
+            raise _Terminate(128 + signum)
+
+        self._previous_sigterm = signal.signal(signal.SIGTERM, on_sigterm)
+
+    def _restore_sigterm(self) -> None:
+        if self._previous_sigterm is not None and threading.current_thread() is threading.main_thread():
+            with contextlib.suppress(ValueError):
+                signal.signal(signal.SIGTERM, self._previous_sigterm)
+            self._previous_sigterm = None
+
+    # -- the node
+    def _require_node(self) -> Node:
+        if self._stopped.is_set():
+            raise GlobalContextError("Global can no longer make remote calls because it was stopped")
+        if self._node is None:
+            raise GlobalContextError("this Global runs no node (init_node=False): it cannot make remote calls")
+        return self._node
+
+    @property
+    def call(self) -> Any:
+        """``g.call.<name>(*args, **kwargs) & MODIFIER`` calls a remote callback without a fetcher."""
+        return _CallProxy(self)
+
+    @property
+    def registered_callbacks(self) -> dict[str, list[str]]:
+        """``{process_name: [callback names]}`` of the other connected nodes."""
+        return self._require_node().catalog.offers()
+
+    def _when(self, predicate: Callable[[Nodes], bool]) -> Future[None]:
+        return self._require_node().catalog.when(predicate)
+
+    def wait_process(self, process_name: str, timeout: float | None = None) -> None:
+        """Block until a node named ``process_name`` is connected (TimeoutError after ``timeout`` s)."""
+        self._wait(lambda nodes: process_name in nodes, timeout, f"process {process_name!r}")
+
+    async def wait_process_async(self, process_name: str, timeout: float | None = None) -> None:
+        await self._wait_async(lambda nodes: process_name in nodes, timeout, f"process {process_name!r}")
+
+    def wait_function(self, func_name: str, timeout: float | None = None) -> None:
+        """Block until some other node offers callback ``func_name``."""
+        self._wait(_offers(func_name), timeout, f"callback {func_name!r}")
+
+    async def wait_function_async(self, func_name: str, timeout: float | None = None) -> None:
+        await self._wait_async(_offers(func_name), timeout, f"callback {func_name!r}")
+
+    def _wait(self, predicate: Callable[[Nodes], bool], timeout: float | None, what: str) -> None:
+        future = self._when(predicate)
+        try:
+            wait(future, timeout, what)
+        except TimeoutError:
+            self._require_node().catalog.forget(future)
+            raise TimeoutError(f"{what} did not appear within {timeout} s; connected: "
+                               f"{sorted(self.registered_callbacks) or 'no other node'}") from None
+
+    async def _wait_async(self, predicate: Callable[[Nodes], bool], timeout: float | None, what: str) -> None:
+        future = self._when(predicate)
+        try:
+            await wait_async(future, timeout, what)
+        except TimeoutError:
+            self._require_node().catalog.forget(future)
+            raise TimeoutError(f"{what} did not appear within {timeout} s; connected: "
+                               f"{sorted(self.registered_callbacks) or 'no other node'}") from None
+
+    # -- operations on a named node
+    def _system(self, remote_process: str, op: str, arg: Any, timeout: float | None = None) -> Any:
+        node = self._require_node()
+        if not node.catalog.has_process(remote_process):
+            raise GlobalContextError(
+                f"no node named {remote_process!r} is connected; connected: {sorted(node.catalog.offers()) or 'none'}")
+        payload, encoding = _serde.dumps(arg)
+        head = pb.CallHead(name=op, target=remote_process, action=pb.CallHead.SYSTEM, return_result=True)
+        pending = node.caller.open(head, payload, encoding, "one", timeout)
+        return decode(wait(pending.future, None, f"{op} on {remote_process!r}"))
+
+    def transfer_and_call(self, remote_process: str, func: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        """Send ``func`` (by value, with dill) to ``remote_process``, run it there with the arguments, return its result."""
+        if not callable(func):
+            raise InitializationError(f"transfer_and_call needs a function, not {type(func).__name__}")
+        return self._system(remote_process, "transfer_and_call", (func, args, kwargs))
+
+    def get_scheduled_tasks(self, remote_process: str) -> list[dict[str, Any]]:
+        """The PERIOD tasks this process scheduled on ``remote_process``."""
+        tasks: list[dict[str, Any]] = self._system(remote_process, "scheduled_tasks", None)
+        return tasks
+
+    def cancel_scheduled_task_by_uuid(self, remote_process: str, uuid: str) -> bool:
+        """Cancel a PERIOD task; False when it had already finished or been cancelled."""
+        return bool(self._system(remote_process, "cancel_scheduled_task", uuid))
+
+    def __repr__(self) -> str:
+        roles = [r for r, on in (("controller", self._server is not None), ("node", self._node is not None)) if on]
+        return f"<Global {self.process_name!r} {'+'.join(roles)} at {self.address}>"
+
+
+def _offers(func_name: str) -> Callable[[Nodes], bool]:
+    return lambda nodes: any(func_name in cbs for cbs in nodes.values())

@@ -1,0 +1,205 @@
+"""What calls return: results to wait for, scheduled tasks, and argument packs."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Generator
+from concurrent.futures import Future
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
+
+from daffi._bridge import wait, wait_async
+
+if TYPE_CHECKING:
+    from daffi._global import Global
+
+T = TypeVar("T")
+_UNSET: Any = object()
+
+
+class Args:
+    """Positional and keyword arguments for a callback, from an ``args_from_body`` fetcher or a stream."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self.args = args
+        self.kwargs = kwargs
+
+    def __repr__(self) -> str:
+        parts = [repr(a) for a in self.args] + [f"{k}={v!r}" for k, v in self.kwargs.items()]
+        return f"Args({', '.join(parts)})"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Args) and (self.args, self.kwargs) == (other.args, other.kwargs)
+
+    __hash__ = None  # type: ignore[assignment]
+
+
+class Outcome(Generic[T]):
+    """A future of raw replies and the function that turns them into the value (run by the waiter)."""
+
+    def __init__(self, future: Future[Any], finish: Callable[[Any], T], what: str, call_id: int = 0) -> None:
+        self.future = future
+        self.call_id = call_id
+        self._finish = finish
+        self.what = what
+        self._value: T = _UNSET
+        self._lock = threading.Lock()
+
+    def _settle(self, raw: Any) -> T:
+        with self._lock:
+            if self._value is _UNSET:
+                self._value = self._finish(raw)
+            return self._value
+
+    def result(self, timeout: float | None = None) -> T:
+        return self._settle(wait(self.future, timeout, self.what))
+
+    async def result_async(self, timeout: float | None = None) -> T:
+        return self._settle(await wait_async(self.future, timeout, self.what))
+
+
+class AsyncResult(Generic[T]):
+    """The result of a ``BG`` call, to collect later with ``get`` or ``get_async``."""
+
+    def __init__(self, outcome: Outcome[T], func_name: str, uuid: int) -> None:
+        self._outcome = outcome
+        self.func_name = func_name
+        self.uuid = uuid
+
+    def get(self, timeout: float | None = None) -> T:
+        """Wait (at most ``timeout`` seconds) and return the result, or raise the call's error."""
+        return self._outcome.result(timeout)
+
+    async def get_async(self, timeout: float | None = None) -> T:
+        """Like ``get``, without blocking the event loop (asyncio or trio)."""
+        return await self._outcome.result_async(timeout)
+
+    @property
+    def ready(self) -> bool:
+        return self._outcome.future.done()
+
+    @property
+    def error(self) -> BaseException | None:
+        """The call's exception once it failed, else None."""
+        if not self.ready:
+            return None
+        try:
+            self._outcome.result(0)
+        except BaseException as exc:
+            return exc
+        return None
+
+    def __repr__(self) -> str:
+        state = "ready" if self.ready else "pending"
+        return f"<AsyncResult {self.func_name} #{self.uuid} {state}>"
+
+
+class AwaitableValue(Generic[T]):
+    """The result of an async fetcher: ``await`` it, or use it directly and it resolves.
+
+    The call is already under way. Awaiting does not block the event loop; using
+    the object as a value (printing, comparing, arithmetic) waits for the result.
+    """
+
+    __slots__ = ("_outcome",)
+
+    def __init__(self, outcome: Outcome[T]) -> None:
+        self._outcome = outcome
+
+    def __await__(self) -> Generator[Any, None, T]:
+        return self._outcome.result_async().__await__()
+
+    def get(self, timeout: float | None = None) -> T:
+        """Wait for the value (blocking)."""
+        return self._outcome.result(timeout)
+
+    def __str__(self) -> str:
+        return str(self.get())
+
+    def __repr__(self) -> str:
+        return repr(self.get())
+
+    def __format__(self, spec: str) -> str:
+        return format(self.get(), spec)
+
+    def __bool__(self) -> bool:
+        return bool(self.get())
+
+    def __eq__(self, other: object) -> bool:
+        return bool(self.get() == other)
+
+    def __hash__(self) -> int:
+        return hash(self.get())
+
+    def __int__(self) -> int:
+        return int(self.get())  # type: ignore[call-overload,no-any-return]
+
+    def __float__(self) -> float:
+        return float(self.get())  # type: ignore[arg-type]
+
+    def __iter__(self) -> Any:
+        return iter(self.get())  # type: ignore[call-overload]
+
+    def __len__(self) -> int:
+        return len(self.get())  # type: ignore[arg-type]
+
+    def __getitem__(self, key: Any) -> Any:
+        return self.get()[key]  # type: ignore[index]
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.get(), name)
+
+    def __lt__(self, other: Any) -> bool:
+        return bool(self.get() < other)  # type: ignore[operator]
+
+    def __le__(self, other: Any) -> bool:
+        return bool(self.get() <= other)  # type: ignore[operator]
+
+    def __gt__(self, other: Any) -> bool:
+        return bool(self.get() > other)  # type: ignore[operator]
+
+    def __ge__(self, other: Any) -> bool:
+        return bool(self.get() >= other)  # type: ignore[operator]
+
+    def __add__(self, other: Any) -> Any:
+        return self.get() + other  # type: ignore[operator]
+
+    def __radd__(self, other: Any) -> Any:
+        return other + self.get()
+
+    def __sub__(self, other: Any) -> Any:
+        return self.get() - other  # type: ignore[operator]
+
+    def __rsub__(self, other: Any) -> Any:
+        return other - self.get()
+
+    def __mul__(self, other: Any) -> Any:
+        return self.get() * other  # type: ignore[operator]
+
+    def __rmul__(self, other: Any) -> Any:
+        return other * self.get()
+
+    def __truediv__(self, other: Any) -> Any:
+        return self.get() / other  # type: ignore[operator]
+
+    def __rtruediv__(self, other: Any) -> Any:
+        return other / self.get()
+
+
+class ScheduledTask:
+    """A ``PERIOD`` task living on a remote node; ``cancel()`` stops it."""
+
+    def __init__(self, g: Global, process_name: str, uuid: str, func_name: str) -> None:
+        self._g = g
+        self.process_name = process_name
+        self.uuid = uuid
+        self.func_name = func_name
+
+    def cancel(self) -> bool:
+        """Stop the task; False when it had already finished or been cancelled."""
+        return self._g.cancel_scheduled_task_by_uuid(self.process_name, self.uuid)
+
+    def __repr__(self) -> str:
+        return f"<ScheduledTask {self.func_name} {self.uuid} on {self.process_name!r}>"
+
+
+__all__ = ["Args", "AsyncResult", "AwaitableValue", "Outcome", "ScheduledTask"]

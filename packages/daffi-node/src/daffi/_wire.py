@@ -1,0 +1,55 @@
+"""Splitting payloads into frames and joining them again."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from daffi_core.proto import daffi_pb2 as pb
+from daffi_core.protocol import CHUNK_SIZE
+
+M = pb.Message
+
+
+def frames(kind: int, call_id: int, peer: str, payload: bytes = b"", encoding: int = 0, **fields: Any) -> list[pb.Frame]:
+    """The frames of one message; payloads over ``CHUNK_SIZE`` are split (``fields`` go in the first)."""
+    if len(payload) <= CHUNK_SIZE:
+        return [pb.Frame(message=M(kind=kind, call_id=call_id, peer=peer, payload=payload, encoding=encoding, **fields))]
+    view = memoryview(payload)
+    out = []
+    for start in range(0, len(payload), CHUNK_SIZE):
+        piece = bytes(view[start:start + CHUNK_SIZE])
+        first = start == 0
+        more = start + CHUNK_SIZE < len(payload)
+        extra = fields if first else {}
+        out.append(pb.Frame(message=M(kind=kind, call_id=call_id, peer=peer, payload=piece, encoding=encoding,
+                                      more=more, continuation=not first, **extra)))
+    return out
+
+
+class Assembler:
+    """Joins the pieces of split payloads, per (peer, call, kind)."""
+
+    def __init__(self) -> None:
+        self._parts: dict[tuple[str, int, int], tuple[pb.Message, list[bytes]]] = {}
+
+    def feed(self, msg: pb.Message) -> tuple[pb.Message, bytes] | None:
+        """The first piece (with the headers) and the whole payload, once the last piece is in."""
+        if not msg.more and not msg.continuation:
+            return msg, msg.payload
+        key = (msg.peer, msg.call_id, msg.kind)
+        if not msg.continuation:
+            self._parts[key] = (msg, [msg.payload])
+            return None
+        entry = self._parts.get(key)
+        if entry is None:
+            return None  # the start was lost with a previous connection
+        entry[1].append(msg.payload)
+        if msg.more:
+            return None
+        del self._parts[key]
+        return entry[0], b"".join(entry[1])
+
+    def drop(self, peer: str | None = None) -> None:
+        """Forget partial payloads (of one peer, or all)."""
+        for key in [k for k in self._parts if peer is None or k[0] == peer]:
+            del self._parts[key]
