@@ -32,12 +32,16 @@ def generate(out_dir: Path) -> list[Path]:
     with tempfile.TemporaryDirectory() as tmp:
         # The virtual include path makes the generated code import itself as daffi_core.proto.
         args = [
-            sys.executable, "-m", "grpc_tools.protoc",
+            sys.executable,
+            "-m",
+            "grpc_tools.protoc",
             f"-Idaffi_core/proto={PROTO_DIR}",
             f"--plugin=protoc-gen-mypy={_plugin('protoc-gen-mypy')}",
             f"--plugin=protoc-gen-mypy_grpc={_plugin('protoc-gen-mypy_grpc')}",
-            f"--python_out={tmp}", f"--grpc_python_out={tmp}",
-            f"--mypy_out={tmp}", f"--mypy_grpc_out=only_async:{tmp}",
+            f"--python_out={tmp}",
+            f"--grpc_python_out={tmp}",
+            f"--mypy_out={tmp}",
+            f"--mypy_grpc_out=only_async:{tmp}",
             str(PROTO_DIR / "daffi.proto"),
         ]
         subprocess.run(args, check=True, cwd=ROOT, env={**os.environ})

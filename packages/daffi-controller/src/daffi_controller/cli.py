@@ -12,12 +12,12 @@ import sys
 # gRPC's C core prints its own error lines for a failed bind; the command prints one clear line instead.
 os.environ.setdefault("GRPC_VERBOSITY", "NONE")
 
-from daffi_core.address import Address  # noqa: E402
-from daffi_core.errors import InitializationError  # noqa: E402
-from daffi_core.protocol import PROTOCOL_VERSION  # noqa: E402
+from daffi_core.address import Address
+from daffi_core.errors import InitializationError
+from daffi_core.protocol import PROTOCOL_VERSION
 
-from daffi_controller.__about__ import __version__  # noqa: E402
-from daffi_controller.server import ControllerServer  # noqa: E402
+from daffi_controller.__about__ import __version__
+from daffi_controller.server import ControllerServer
 
 log = logging.getLogger("daffi.controller")
 

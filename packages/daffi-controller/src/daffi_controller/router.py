@@ -70,13 +70,21 @@ class Router:
             if target is None or target is caller:
                 connected = ", ".join(sorted(n for n in registry.nodes if n != caller.name)) or "none"
                 why = "a call never goes back to the caller" if target is caller else "it is not connected"
-                self._fail(caller, call_id, pb.Error.NO_SUCH_NODE,
-                           f"cannot call node {head.target!r}: {why} (other nodes: {connected})")
+                self._fail(
+                    caller,
+                    call_id,
+                    pb.Error.NO_SUCH_NODE,
+                    f"cannot call node {head.target!r}: {why} (other nodes: {connected})",
+                )
                 return None
             if head.action != pb.CallHead.SYSTEM and head.name not in target.callbacks:
-                self._fail(caller, call_id, pb.Error.UNKNOWN_CALLBACK,
-                           f"node {head.target!r} has no callback {head.name!r}; callbacks of other nodes:\n"
-                           + registry.describe_offers(caller.name))
+                self._fail(
+                    caller,
+                    call_id,
+                    pb.Error.UNKNOWN_CALLBACK,
+                    f"node {head.target!r} has no callback {head.name!r}; callbacks of other nodes:\n"
+                    + registry.describe_offers(caller.name),
+                )
                 return None
             return [target]
         if head.fanout == pb.CallHead.ALL:
@@ -86,11 +94,18 @@ class Router:
             targets = [one] if one is not None else []
         if targets:
             return targets
-        only_self = " (only the calling node offers it, and a call never goes back to the caller)" \
-            if head.name in caller.callbacks else ""
-        self._fail(caller, call_id, pb.Error.UNKNOWN_CALLBACK,
-                   f"no node offers callback {head.name!r}{only_self}; callbacks of other nodes:\n"
-                   + registry.describe_offers(caller.name))
+        only_self = (
+            " (only the calling node offers it, and a call never goes back to the caller)"
+            if head.name in caller.callbacks
+            else ""
+        )
+        self._fail(
+            caller,
+            call_id,
+            pb.Error.UNKNOWN_CALLBACK,
+            f"no node offers callback {head.name!r}{only_self}; callbacks of other nodes:\n"
+            + registry.describe_offers(caller.name),
+        )
         return None
 
     def _upstream(self, callee: Peer, msg: pb.Message) -> None:
@@ -127,10 +142,18 @@ class Router:
             caller = self.registry.nodes.get(key[0])
             self._settle(key, name)
             if caller is not None:
-                caller.send(pb.Frame(message=M(
-                    kind=M.REPLY, call_id=key[1], peer=name,
-                    error=pb.Error(kind=pb.Error.REMOTE_STOPPED, message=f"Remote process {name!r} stopped unexpectedly."),
-                )))
+                caller.send(
+                    pb.Frame(
+                        message=M(
+                            kind=M.REPLY,
+                            call_id=key[1],
+                            peer=name,
+                            error=pb.Error(
+                                kind=pb.Error.REMOTE_STOPPED, message=f"Remote process {name!r} stopped unexpectedly."
+                            ),
+                        )
+                    )
+                )
         for key in list(self._by_caller.get(name, ())):
             targets = self._routes.get(key, set())
             cancel = M(kind=M.CANCEL, call_id=key[1], peer=name)
@@ -146,10 +169,15 @@ class Router:
 
     @staticmethod
     def _fail(caller: Peer, call_id: int, kind: pb.Error.Kind.ValueType, message: str) -> None:
-        caller.send(pb.Frame(message=M(
-            kind=M.REPLY, call_id=call_id,
-            error=pb.Error(kind=kind, type_name="GlobalContextError", message=message),
-        )))
+        caller.send(
+            pb.Frame(
+                message=M(
+                    kind=M.REPLY,
+                    call_id=call_id,
+                    error=pb.Error(kind=kind, type_name="GlobalContextError", message=message),
+                )
+            )
+        )
 
 
 __all__ = ["Router"]

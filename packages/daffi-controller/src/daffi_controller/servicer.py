@@ -17,6 +17,7 @@ from daffi_controller.registry import Peer, Registry
 from daffi_controller.router import Router
 
 log = logging.getLogger("daffi.controller")
+Context = grpc.aio.ServicerContext[pb.Batch, pb.Batch]
 
 
 class ControllerServicer(pb_grpc.ControllerServicer):
@@ -26,11 +27,13 @@ class ControllerServicer(pb_grpc.ControllerServicer):
         self.registry = Registry()
         self.router = Router(self.registry)
 
-    async def GetCatalog(self, request: pb.CatalogRequest, context: grpc.aio.ServicerContext) -> pb.Catalog:  # type: ignore[override]
+    async def GetCatalog(  # type: ignore[override]
+        self, request: pb.CatalogRequest, context: grpc.aio.ServicerContext[pb.CatalogRequest, pb.Catalog]
+    ) -> pb.Catalog:
         return self.registry.catalog()
 
     async def Connect(  # type: ignore[override]
-        self, request_iterator: AsyncIterator[pb.Batch], context: grpc.aio.ServicerContext
+        self, request_iterator: AsyncIterator[pb.Batch], context: Context
     ) -> None:
         hello = await self._read_hello(context)
         if hello is None:
@@ -42,10 +45,9 @@ class ControllerServicer(pb_grpc.ControllerServicer):
         try:
             while True:
                 batch = await context.read()
-                if batch is grpc.aio.EOF:
+                if not isinstance(batch, pb.Batch):  # grpc.aio.EOF
                     reason = "disconnected"
                     break
-                assert isinstance(batch, pb.Batch)
                 for frame in batch.frames:
                     self._dispatch(peer, frame)
         except asyncio.CancelledError:
@@ -60,16 +62,16 @@ class ControllerServicer(pb_grpc.ControllerServicer):
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await writer
 
-    async def _read_hello(self, context: grpc.aio.ServicerContext) -> pb.Hello | None:
+    async def _read_hello(self, context: Context) -> pb.Hello | None:
         first = await context.read()
-        if first is grpc.aio.EOF or not isinstance(first, pb.Batch) or not first.frames \
-                or not first.frames[0].HasField("hello"):
+        if not isinstance(first, pb.Batch) or not first.frames or not first.frames[0].HasField("hello"):
             await self._reject(context, pb.Reject.BAD_HELLO, "the first frame of a stream must be Hello")
             return None
         hello = first.frames[0].hello
         if hello.protocol_version != PROTOCOL_VERSION:
             await self._reject(
-                context, pb.Reject.PROTOCOL_MISMATCH,
+                context,
+                pb.Reject.PROTOCOL_MISMATCH,
                 f"node {hello.process_name!r} speaks daffi protocol {hello.protocol_version} but this controller "
                 f"(daffi-controller {__version__}) speaks protocol {PROTOCOL_VERSION}: "
                 "install the same daffi version on nodes and controller",
@@ -80,22 +82,26 @@ class ControllerServicer(pb_grpc.ControllerServicer):
             return None
         if hello.process_name in self.registry.nodes:
             await self._reject(
-                context, pb.Reject.DUPLICATE_NAME,
+                context,
+                pb.Reject.DUPLICATE_NAME,
                 f"a node named {hello.process_name!r} is already connected: give each process a unique process_name",
             )
             return None
         return hello
 
     @staticmethod
-    async def _reject(context: grpc.aio.ServicerContext, reason: pb.Reject.Reason.ValueType, message: str) -> None:
+    async def _reject(context: Context, reason: pb.Reject.Reason.ValueType, message: str) -> None:
         log.warning("refused a node: %s", message)
         await context.write(pb.Batch(frames=[pb.Frame(reject=pb.Reject(reason=reason, message=message))]))
 
     def _join(self, peer: Peer, hello: pb.Hello) -> None:
         others = [p.info() for p in self.registry.nodes.values()]
         self.registry.add(peer, hello.callbacks)
-        peer.send(pb.Frame(welcome=pb.Welcome(
-            protocol_version=PROTOCOL_VERSION, controller_version=__version__, nodes=others)))
+        peer.send(
+            pb.Frame(
+                welcome=pb.Welcome(protocol_version=PROTOCOL_VERSION, controller_version=__version__, nodes=others)
+            )
+        )
         self._announce(peer)
         log.info("node %r joined with %d callback(s)", peer.name, len(peer.callbacks))
 
@@ -126,7 +132,7 @@ class ControllerServicer(pb_grpc.ControllerServicer):
             log.warning("node %r sent an unexpected %s frame; ignored", peer.name, body)
 
     @staticmethod
-    async def _write(peer: Peer, context: grpc.aio.ServicerContext) -> None:
+    async def _write(peer: Peer, context: Context) -> None:
         while (batch := await peer.outbox.next_batch()) is not None:
             await context.write(batch)
 

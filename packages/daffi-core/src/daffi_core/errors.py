@@ -35,7 +35,7 @@ class RemoteCallError(DaffiError):
         return type(self), (self.type_name, self.remote_message, self.remote_traceback, self.process_name)
 
 
-class TimeoutError(DaffiError, builtins.TimeoutError):  # noqa: A001 - the contract's name
+class TimeoutError(DaffiError, builtins.TimeoutError):
     """A wait or a call did not finish within its timeout."""
 
 

@@ -8,7 +8,10 @@ thread that runs the callback.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
+import functools
 import logging
+import os
 import queue
 import traceback
 from collections.abc import Callable
@@ -112,9 +115,15 @@ class Callee:
         else:
             cb = REGISTRY.get(head.name)
             if cb is None:
-                self._reply_error(peer, call_id, E(
-                    kind=E.UNKNOWN_CALLBACK, type_name="GlobalContextError",
-                    message=f"node {self._node.process_name!r} has no callback {head.name!r}"))
+                self._reply_error(
+                    peer,
+                    call_id,
+                    E(
+                        kind=E.UNKNOWN_CALLBACK,
+                        type_name="GlobalContextError",
+                        message=f"node {self._node.process_name!r} has no callback {head.name!r}",
+                    ),
+                )
                 return
             if head.action == H.STREAM:
                 running.items = queue.SimpleQueue()
@@ -138,33 +147,46 @@ class Callee:
         except _Expired as exc:
             self._reply_error(peer, call_id, E(kind=E.TIMEOUT, type_name="TimeoutError", message=str(exc)))
         except _NotSerializable as exc:
-            self._reply_error(peer, call_id, E(kind=E.SERIALIZATION, type_name=type(exc.__cause__).__name__,
-                                               message=str(exc)))
+            self._reply_error(
+                peer, call_id, E(kind=E.SERIALIZATION, type_name=type(exc.__cause__).__name__, message=str(exc))
+            )
         except Exception as exc:
             self._reply_error(peer, call_id, _error_of(exc))
         finally:
             self._running.pop(key, None)
 
-    async def _serve(self, cb: LocalCallback, head: pb.CallHead, peer: str, call_id: int,
-                     payload: bytes, encoding: int) -> None:
+    async def _serve(
+        self, cb: LocalCallback, head: pb.CallHead, peer: str, call_id: int, payload: bytes, encoding: int
+    ) -> None:
         if head.eta:
             await asyncio.sleep(head.eta)
         future = self._run(cb, lambda fn: _call_with(fn, cb, payload, encoding, self._node.g), head.return_result)
         result = await self._await(future, head.timeout, cb.name)
         self._reply(peer, call_id, *result)
 
-    async def _schedule(self, cb: LocalCallback, head: pb.CallHead, peer: str, call_id: int,
-                        payload: bytes, encoding: int) -> None:
+    async def _schedule(
+        self, cb: LocalCallback, head: pb.CallHead, peer: str, call_id: int, payload: bytes, encoding: int
+    ) -> None:
         async def run_once() -> None:
             await asyncio.wrap_future(
-                self._run(cb, lambda fn: _call_with(fn, cb, payload, encoding, self._node.g), False))
+                self._run(cb, lambda fn: _call_with(fn, cb, payload, encoding, self._node.g), False)
+            )
 
-        task_uuid = self.scheduler.add(peer, cb.name, run_once, head.schedule.interval or None,
-                                       list(head.schedule.at_time))
+        task_uuid = self.scheduler.add(
+            peer, cb.name, run_once, head.schedule.interval or None, list(head.schedule.at_time)
+        )
         self._reply(peer, call_id, *_serde.dumps(task_uuid))
 
-    async def _serve_generator(self, running: Running, cb: LocalCallback, head: pb.CallHead, peer: str,
-                               call_id: int, payload: bytes, encoding: int) -> None:
+    async def _serve_generator(
+        self,
+        running: Running,
+        cb: LocalCallback,
+        head: pb.CallHead,
+        peer: str,
+        call_id: int,
+        payload: bytes,
+        encoding: int,
+    ) -> None:
         credit = running.credit
         assert credit is not None
         loop = asyncio.get_running_loop()
@@ -175,6 +197,7 @@ class Callee:
             loop.call_soon_threadsafe(send, frames(M.YIELD, call_id, peer, data, enc))
 
         if cb.is_async:
+
             async def produce() -> Payload:
                 args, kwargs = _arguments(cb, payload, encoding, self._node.g)
                 agen = cb.resolve()(*args, **kwargs)
@@ -189,6 +212,7 @@ class Callee:
 
             future: Future[Payload] = self._node.runner.submit(produce)
         else:
+
             def produce_sync() -> Payload:
                 args, kwargs = _arguments(cb, payload, encoding, self._node.g)
                 gen = cb.resolve()(*args, **kwargs)
@@ -224,7 +248,7 @@ class Callee:
                 if cb.takes_g:
                     kwargs["g"] = g
                 if cb.is_async:
-                    runner.submit(lambda a=args, k=kwargs: fn(*a, **k)).result()
+                    runner.submit(functools.partial(fn, *args, **kwargs)).result()
                 else:
                     fn(*args, **kwargs)
                 processed += 1
@@ -235,7 +259,8 @@ class Callee:
         self._reply(peer, call_id)
 
     async def _system(self, peer: str, call_id: int, name: str, payload: bytes, encoding: int) -> None:
-        arg = _serde.loads(payload, encoding) if encoding else None
+        arg: Any = _serde.loads(payload, encoding) if encoding else None
+        value: Any
         if name == "transfer_and_call":
             func, args, kwargs = arg
             if asyncio.iscoroutinefunction(func):
@@ -251,9 +276,12 @@ class Callee:
             raise GlobalContextError(f"unknown system operation {name!r}")
         self._reply(peer, call_id, *_dumps(value))
 
-    def _run(self, cb: LocalCallback, call: Callable[[Callable[..., Any]], Any], return_result: bool) -> Future[Payload]:
+    def _run(
+        self, cb: LocalCallback, call: Callable[[Callable[..., Any]], Any], return_result: bool
+    ) -> Future[Payload]:
         """Run ``call(callable)`` where ``cb`` runs: a worker thread, or the async runner."""
         if cb.is_async:
+
             async def job() -> Payload:
                 value = await call(cb.resolve())
                 return _dumps(value) if return_result else (b"", 0)
@@ -322,8 +350,16 @@ def _dumps(value: Any) -> Payload:
         raise _NotSerializable(f"the result ({type(value).__name__}) cannot be serialized: {exc}") from exc
 
 
+_INTERNAL_DIRS = (
+    *tuple(os.path.dirname(m.__file__) + os.sep for m in (asyncio, concurrent.futures) if m.__file__),
+    os.path.dirname(__file__) + os.sep,
+)
+
+
 def _error_of(exc: BaseException) -> pb.Error:
-    text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+    """The wire form of a callback's exception; the traceback starts at the user's code."""
+    tb = exc.__traceback__
+    while tb is not None and tb.tb_frame.f_code.co_filename.startswith(_INTERNAL_DIRS):
+        tb = tb.tb_next
+    text = "".join(traceback.format_exception(type(exc), exc, tb or exc.__traceback__))
     return E(kind=E.CALLBACK_RAISED, type_name=type(exc).__name__, message=str(exc), traceback=text)
-
-

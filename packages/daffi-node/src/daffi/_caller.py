@@ -199,8 +199,11 @@ class Caller:
                     self.send(pending, batch)
                     batch = []
                     with pending.cond:
-                        while sent - pending.slowest_ack(sent) >= STREAM_WINDOW and not pending.done \
-                                and not self._stream_failed(pending):
+                        while (
+                            sent - pending.slowest_ack(sent) >= STREAM_WINDOW
+                            and not pending.done
+                            and not self._stream_failed(pending)
+                        ):
                             pending.cond.wait()
                 if pending.done or self._stream_failed(pending):
                     break
@@ -224,8 +227,11 @@ class Caller:
     # -- node loop
     def _open(self, pending: Pending, out: list[pb.Frame]) -> None:
         if not self._node.connected:
-            pending.fail(RemoteStoppedUnexpectedly(
-                f"call to {pending.name!r} failed: not connected to the controller at {self._node.address}"))
+            pending.fail(
+                RemoteStoppedUnexpectedly(
+                    f"call to {pending.name!r} failed: not connected to the controller at {self._node.address}"
+                )
+            )
             return
         self._pending[pending.call_id] = pending
         if pending.timeout is not None:
@@ -244,7 +250,9 @@ class Caller:
         pending.fail(exc or DaffiError(f"call to {pending.name!r} was cancelled"))
 
     def _expire(self, pending: Pending) -> None:
-        self._cancel(pending, TimeoutError(f"remote callback {pending.name!r} did not finish within {pending.timeout} s"))
+        self._cancel(
+            pending, TimeoutError(f"remote callback {pending.name!r} did not finish within {pending.timeout} s")
+        )
 
     def ack_yields(self, pending: Pending, count: int) -> None:
         self.send(pending, frames(M.ACK_YIELDS, pending.call_id, "", count=count))

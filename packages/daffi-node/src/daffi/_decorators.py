@@ -17,7 +17,7 @@ T = TypeVar("T")
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-def __body_unknown__(*args: Any, **kwargs: Any) -> None:  # noqa: N807 - the seeds' name
+def __body_unknown__(*args: Any, **kwargs: Any) -> None:
     """Marks a fetcher body that is never run: only the name and signature matter."""
 
 
@@ -77,13 +77,18 @@ class Fetcher:
 @overload
 def fetcher(exec_modifier: Callable[..., Any], /) -> Fetcher: ...
 @overload
-def fetcher(exec_modifier: Any = None, /, *, args_from_body: bool = False) -> Callable[[Callable[..., Any]], Fetcher]: ...
+def fetcher(
+    exec_modifier: Any = None, /, *, args_from_body: bool = False
+) -> Callable[[Callable[..., Any]], Fetcher]: ...
 @overload
 def fetcher(*, exec_modifier: Any = None, args_from_body: bool = False) -> Callable[[Callable[..., Any]], Fetcher]: ...
 
 
 def fetcher(*args: Any, exec_modifier: Any = None, args_from_body: bool = False) -> Any:
-    """Make a function a fetcher: ``@fetcher``, ``@fetcher(FG)``, ``@fetcher(exec_modifier=BG(eta=2), args_from_body=True)``."""
+    """Make a function a fetcher.
+
+    ``@fetcher``, ``@fetcher(FG)``, ``@fetcher(exec_modifier=BG(eta=2), args_from_body=True)``.
+    """
     if len(args) > 1:
         raise InitializationError("fetcher takes at most one positional argument, the execution modifier")
     if args:

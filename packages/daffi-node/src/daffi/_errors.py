@@ -26,5 +26,8 @@ def from_wire(error: pb.Error, peer: str) -> DaffiError:
     if kind in (E.UNKNOWN_CALLBACK, E.BAD_ARGUMENTS, E.NO_SUCH_NODE):
         return GlobalContextError(error.message)
     where = f" on {peer!r}" if peer else ""
-    return RemoteCallError(error.type_name or E.Kind.Name(kind), error.message, error.traceback, peer) \
-        if kind == E.SERIALIZATION else DaffiError(f"{E.Kind.Name(kind).lower()}{where}: {error.message}")
+    return (
+        RemoteCallError(error.type_name or E.Kind.Name(kind), error.message, error.traceback, peer)
+        if kind == E.SERIALIZATION
+        else DaffiError(f"{E.Kind.Name(kind).lower()}{where}: {error.message}")
+    )

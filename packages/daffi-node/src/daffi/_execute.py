@@ -34,8 +34,16 @@ class RemoteCall:
 
     __slots__ = ("args", "body", "g", "is_async", "kwargs", "name")
 
-    def __init__(self, name: str, args: tuple[Any, ...], kwargs: dict[str, Any], *, is_async: bool = False,
-                 body: Callable[..., Any] | None = None, g: Global | None = None) -> None:
+    def __init__(
+        self,
+        name: str,
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        *,
+        is_async: bool = False,
+        body: Callable[..., Any] | None = None,
+        g: Global | None = None,
+    ) -> None:
         self.name = name
         self.args = args
         self.kwargs = kwargs
@@ -64,8 +72,16 @@ def execute(call: RemoteCall, mod: Modifier) -> Any:
         return AwaitableValue(outcome) if call.is_async else outcome.result()
     if isinstance(mod, PERIOD):
         schedule = pb.Schedule(at_time=mod.at_time or (), interval=mod.interval or 0.0)
-        outcome = _start(node, call.name, args, kwargs, mod, action=H.SCHEDULE, schedule=schedule,
-                         finish=lambda r: ScheduledTask(g, r.peer, decode(r), call.name))
+        outcome = _start(
+            node,
+            call.name,
+            args,
+            kwargs,
+            mod,
+            action=H.SCHEDULE,
+            schedule=schedule,
+            finish=lambda r: ScheduledTask(g, r.peer, decode(r), call.name),
+        )
         return AwaitableValue(outcome) if call.is_async else outcome.result()
     sig = _signature(node, call.name)
     if sig.is_generator:
@@ -112,8 +128,11 @@ def _signature(node: Node, name: str) -> pb.CallbackSignature:
         future.result(UNKNOWN_CALLBACK_GRACE)
     except Exception:
         node.catalog.forget(future)
-        local = " (only this node offers it, and a call never goes back to the caller)" \
-            if REGISTRY.get(name) is not None else ""
+        local = (
+            " (only this node offers it, and a call never goes back to the caller)"
+            if REGISTRY.get(name) is not None
+            else ""
+        )
         raise GlobalContextError(
             f"no node offers callback {name!r}{local}; callbacks of other nodes:\n{node.catalog.describe()}"
         ) from None
@@ -141,25 +160,52 @@ def _check(sig: pb.CallbackSignature, args: tuple[Any, ...], kwargs: dict[str, A
 def _connected(node: Node, name: str) -> None:
     if not node.connected_event.wait(RECONNECT_GRACE):
         raise RemoteStoppedUnexpectedly(
-            f"call to {name!r} failed: not connected to the controller at {node.address} (still reconnecting)")
+            f"call to {name!r} failed: not connected to the controller at {node.address} (still reconnecting)"
+        )
 
 
-def _open(node: Node, name: str, args: tuple[Any, ...], kwargs: dict[str, Any], mod: Modifier, *,
-          kind: str = "one", fanout: int = H.ONE, action: int = H.RUN, schedule: pb.Schedule | None = None,
-          target: str = "") -> Pending:
+def _open(
+    node: Node,
+    name: str,
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+    mod: Modifier,
+    *,
+    kind: str = "one",
+    fanout: int = H.ONE,
+    action: int = H.RUN,
+    schedule: pb.Schedule | None = None,
+    target: str = "",
+) -> Pending:
     _check(_signature(node, name), args, kwargs)
     try:
         payload, encoding = _serde.dumps((args, kwargs))
     except Exception as exc:
         raise GlobalContextError(f"cannot serialize the arguments of {name!r}: {exc}") from exc
     _connected(node, name)
-    head = H(name=name, fanout=fanout, action=action, target=target, return_result=mod.return_result,  # type: ignore[arg-type]
-             timeout=mod.timeout or 0.0, eta=mod.eta or 0.0, schedule=schedule)
+    head = H(
+        name=name,
+        fanout=H.Fanout.ValueType(fanout),
+        action=H.Action.ValueType(action),
+        target=target,
+        return_result=mod.return_result,
+        timeout=mod.timeout or 0.0,
+        eta=mod.eta or 0.0,
+        schedule=schedule,
+    )
     return node.caller.open(head, payload, encoding, kind, mod.timeout)
 
 
-def _start(node: Node, name: str, args: tuple[Any, ...], kwargs: dict[str, Any], mod: Modifier, *,
-           finish: Callable[[Any], Any], **options: Any) -> Outcome[Any]:
+def _start(
+    node: Node,
+    name: str,
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+    mod: Modifier,
+    *,
+    finish: Callable[[Any], Any],
+    **options: Any,
+) -> Outcome[Any]:
     pending = _open(node, name, args, kwargs, mod, **options)
     return Outcome(pending.future, finish, f"remote callback {name!r}", pending.call_id)
 
@@ -189,7 +235,8 @@ def _stream(node: Node, call: RemoteCall, mod: STREAM) -> Any:
         if len(call.args) != 1 or call.kwargs:
             raise GlobalContextError(
                 f"STREAM takes one iterable of items: {call.name}(items) & STREAM (got {len(call.args)} "
-                f"positional and {len(call.kwargs)} keyword arguments)")
+                f"positional and {len(call.kwargs)} keyword arguments)"
+            )
         items = call.args[0]
         if not isinstance(items, Iterable) or isinstance(items, (str, bytes)):
             raise GlobalContextError(f"STREAM needs an iterable of items, not {type(items).__name__}")

@@ -8,7 +8,7 @@ import logging
 import signal
 import threading
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future
 from types import FrameType, TracebackType
 from typing import Any
@@ -100,7 +100,8 @@ class Global:
         with _lock:
             if _current is not None:
                 raise InitializationError(
-                    f"a Global ({_current.process_name!r}) is already running in this process: stop() it first")
+                    f"a Global ({_current.process_name!r}) is already running in this process: stop() it first"
+                )
             _current = self
         self._runtime = Runtime()
         self._pool = DaemonPool(MAX_CALLBACK_THREADS, "daffi-callback")
@@ -109,9 +110,14 @@ class Global:
             if init_controller:
                 self._start_controller()
             if init_node:
-                hooks = {"on_init": on_init, "on_node_connect": on_node_connect, "on_node_disconnect": on_node_disconnect}
-                self._node = Node(self, self.process_name, self.address, self._runtime.loop, self._pool,
-                                  self._runner, hooks)
+                hooks = {
+                    "on_init": on_init,
+                    "on_node_connect": on_node_connect,
+                    "on_node_disconnect": on_node_disconnect,
+                }
+                self._node = Node(
+                    self, self.process_name, self.address, self._runtime.loop, self._pool, self._runner, hooks
+                )
                 self._node.start(connect_timeout)
         except BaseException:
             self._shutdown(grace=0.5)
@@ -175,19 +181,26 @@ class Global:
                 pass
         except (KeyboardInterrupt, _Terminate):
             log.info("%r stopping on a signal", self.process_name)
-            self.stop()
+            with _signals_ignored():  # a second Ctrl-C must not cut the clean stop short
+                self.stop()
 
     async def join_async(self) -> None:
         """``join`` for asyncio and trio code."""
         future: Future[None] = Future()
-        threading.Thread(target=lambda: (self._stopped.wait(), future.set_result(None)), daemon=True).start()
+
+        def watch() -> None:
+            self._stopped.wait()
+            future.set_result(None)
+
+        threading.Thread(target=watch, name="daffi-join", daemon=True).start()
         await wait_async(future, None, "join")
 
     def __enter__(self) -> Global:
         return self
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         self.stop()
 
     def _install_sigterm(self) -> None:
@@ -248,8 +261,10 @@ class Global:
             wait(future, timeout, what)
         except TimeoutError:
             self._require_node().catalog.forget(future)
-            raise TimeoutError(f"{what} did not appear within {timeout} s; connected: "
-                               f"{sorted(self.registered_callbacks) or 'no other node'}") from None
+            raise TimeoutError(
+                f"{what} did not appear within {timeout} s; connected: "
+                f"{sorted(self.registered_callbacks) or 'no other node'}"
+            ) from None
 
     async def _wait_async(self, predicate: Callable[[Nodes], bool], timeout: float | None, what: str) -> None:
         future = self._when(predicate)
@@ -257,22 +272,25 @@ class Global:
             await wait_async(future, timeout, what)
         except TimeoutError:
             self._require_node().catalog.forget(future)
-            raise TimeoutError(f"{what} did not appear within {timeout} s; connected: "
-                               f"{sorted(self.registered_callbacks) or 'no other node'}") from None
+            raise TimeoutError(
+                f"{what} did not appear within {timeout} s; connected: "
+                f"{sorted(self.registered_callbacks) or 'no other node'}"
+            ) from None
 
     # -- operations on a named node
     def _system(self, remote_process: str, op: str, arg: Any, timeout: float | None = None) -> Any:
         node = self._require_node()
         if not node.catalog.has_process(remote_process):
             raise GlobalContextError(
-                f"no node named {remote_process!r} is connected; connected: {sorted(node.catalog.offers()) or 'none'}")
+                f"no node named {remote_process!r} is connected; connected: {sorted(node.catalog.offers()) or 'none'}"
+            )
         payload, encoding = _serde.dumps(arg)
         head = pb.CallHead(name=op, target=remote_process, action=pb.CallHead.SYSTEM, return_result=True)
         pending = node.caller.open(head, payload, encoding, "one", timeout)
         return decode(wait(pending.future, None, f"{op} on {remote_process!r}"))
 
     def transfer_and_call(self, remote_process: str, func: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-        """Send ``func`` (by value, with dill) to ``remote_process``, run it there with the arguments, return its result."""
+        """Send ``func`` (by value, with dill) to ``remote_process``, run it there, return its result."""
         if not callable(func):
             raise InitializationError(f"transfer_and_call needs a function, not {type(func).__name__}")
         return self._system(remote_process, "transfer_and_call", (func, args, kwargs))
@@ -289,6 +307,19 @@ class Global:
     def __repr__(self) -> str:
         roles = [r for r, on in (("controller", self._server is not None), ("node", self._node is not None)) if on]
         return f"<Global {self.process_name!r} {'+'.join(roles)} at {self.address}>"
+
+
+@contextlib.contextmanager
+def _signals_ignored() -> Iterator[None]:
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {sig: signal.signal(sig, signal.SIG_IGN) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def _offers(func_name: str) -> Callable[[Nodes], bool]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime
-from typing import Any, ClassVar, Union
+from typing import Any, ClassVar, TypeAlias
 
 from daffi_core.errors import GlobalContextError
 
@@ -42,7 +42,9 @@ class BG(Modifier):
 
     name = "BG"
 
-    def __init__(self, timeout: Duration | None = None, eta: Duration | None = None, return_result: bool = True) -> None:
+    def __init__(
+        self, timeout: Duration | None = None, eta: Duration | None = None, return_result: bool = True
+    ) -> None:
         self.timeout = seconds(timeout, "BG timeout")
         self.eta = seconds(eta, "BG eta")
         self.return_result = return_result
@@ -53,7 +55,9 @@ class BROADCAST(Modifier):
 
     name = "BROADCAST"
 
-    def __init__(self, timeout: Duration | None = None, eta: Duration | None = None, return_result: bool = True) -> None:
+    def __init__(
+        self, timeout: Duration | None = None, eta: Duration | None = None, return_result: bool = True
+    ) -> None:
         self.timeout = seconds(timeout, "BROADCAST timeout")
         self.eta = seconds(eta, "BROADCAST eta")
         self.return_result = return_result
@@ -68,7 +72,7 @@ class STREAM(Modifier):
         self.timeout = seconds(timeout, "STREAM timeout")
 
 
-AtTime = Union[int, float, datetime, Iterable[Union[int, float, datetime]]]
+AtTime: TypeAlias = "int | float | datetime | Iterable[int | float | datetime]"
 
 
 class PERIOD(Modifier):

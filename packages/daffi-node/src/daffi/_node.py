@@ -44,8 +44,16 @@ class _Rejected(Exception):
 class Node:
     """Keeps one stream to the controller open, reconnecting when it breaks."""
 
-    def __init__(self, g: Global, process_name: str, address: Address, loop: asyncio.AbstractEventLoop,
-                 pool: DaemonPool, runner: AsyncRunner, hooks: dict[str, Hook | None]) -> None:
+    def __init__(
+        self,
+        g: Global,
+        process_name: str,
+        address: Address,
+        loop: asyncio.AbstractEventLoop,
+        pool: DaemonPool,
+        runner: AsyncRunner,
+        hooks: dict[str, Hook | None],
+    ) -> None:
         self.g = g
         self.process_name = process_name
         self.address = address
@@ -64,7 +72,7 @@ class Node:
         self._task: asyncio.Task[None] | None = None
         self._call: Any = None
         self._writer: asyncio.Task[None] | None = None
-        self._unlisten = REGISTRY.listen(lambda: self.loop.call_soon_threadsafe(self._announce))
+        self._unlisten = REGISTRY.listen(self._announce_soon)
 
     # -- lifecycle (called from user threads)
     def start(self, timeout: float) -> None:
@@ -111,7 +119,7 @@ class Node:
 
     async def _run(self) -> None:
         channel = grpc.aio.insecure_channel(self.address.target, options=CLIENT_OPTIONS)
-        stub = pb_grpc.ControllerStub(channel)  # type: ignore[no-untyped-call]
+        stub = pb_grpc.ControllerStub(channel)
         backoff = 0.05
         try:
             while not self._stopping:
@@ -145,11 +153,15 @@ class Node:
     async def _session(self, stub: pb_grpc.ControllerStub) -> bool:
         call = stub.Connect()
         self._call = call
-        hello = pb.Hello(protocol_version=PROTOCOL_VERSION, process_name=self.process_name,
-                         callbacks=REGISTRY.signatures(), client_version=__version__)
+        hello = pb.Hello(
+            protocol_version=PROTOCOL_VERSION,
+            process_name=self.process_name,
+            callbacks=REGISTRY.signatures(),
+            client_version=__version__,
+        )
         await call.write(pb.Batch(frames=[pb.Frame(hello=hello)]))
         first = await call.read()
-        if first is grpc.aio.EOF or not first.frames:
+        if not isinstance(first, pb.Batch) or not first.frames:
             raise ConnectionError("the controller closed the stream during the handshake")
         head = first.frames[0]
         if head.HasField("reject"):
@@ -174,7 +186,7 @@ class Node:
         try:
             while True:
                 batch = await call.read()
-                if batch is grpc.aio.EOF:
+                if not isinstance(batch, pb.Batch):
                     return True
                 for frame in batch.frames:
                     self._on_frame(frame)
@@ -212,9 +224,11 @@ class Node:
         elif body == "node_joined":
             if self.catalog.join(frame.node_joined):
                 self._hook("on_node_connect", frame.node_joined.process_name)
-        elif body == "node_left":
-            if self.catalog.leave(frame.node_left.process_name):
-                self._hook("on_node_disconnect", frame.node_left.process_name)
+        elif body == "node_left" and self.catalog.leave(frame.node_left.process_name):
+            self._hook("on_node_disconnect", frame.node_left.process_name)
+
+    def _announce_soon(self) -> None:
+        self.loop.call_soon_threadsafe(self._announce)
 
     def _announce(self) -> None:
         if self.connected:
@@ -229,8 +243,10 @@ class Node:
             try:
                 result = hook(self.g, process_name)
                 if asyncio.iscoroutine(result):
+
                     async def awaited() -> Any:
                         return await result
+
                     self.runner.submit(awaited).result()
             except Exception:
                 log.exception("%s hook failed for %r", name, process_name)

@@ -72,18 +72,24 @@ REGISTRY = CallbackRegistry()
 
 
 def _positional_count(func: Callable[..., Any], skip_first: bool) -> int:
-    params = list(inspect.signature(func).parameters.values())[1 if skip_first else 0:]
+    params = list(inspect.signature(func).parameters.values())[1 if skip_first else 0 :]
     if any(p.kind is inspect.Parameter.VAR_POSITIONAL for p in params):
         return -1
     return sum(1 for p in params if p.kind in _POSITIONAL and p.name != G_PARAMETER)
 
 
-def _entry(name: str, func: Callable[..., Any], resolve: Callable[[], Callable[..., Any]],
-           skip_first: bool = False) -> LocalCallback:
+def _entry(
+    name: str, func: Callable[..., Any], resolve: Callable[[], Callable[..., Any]], skip_first: bool = False
+) -> LocalCallback:
     sig = describe(func, name, skip_first=skip_first)
     return LocalCallback(
-        name=name, signature=sig, resolve=resolve, is_async=sig.is_async, is_generator=sig.is_generator,
-        takes_g=sig.takes_g, positional=_positional_count(func, skip_first),
+        name=name,
+        signature=sig,
+        resolve=resolve,
+        is_async=sig.is_async,
+        is_generator=sig.is_generator,
+        takes_g=sig.takes_g,
+        positional=_positional_count(func, skip_first),
     )
 
 
@@ -97,7 +103,7 @@ def register_function(func: Callable[..., Any]) -> None:
 def register_class(cls: type) -> None:
     """Register the public methods of ``cls``; instance methods need its one instance."""
     holder: dict[str, Any] = {}
-    original_init = cls.__init__
+    original_init = cls.__init__  # type: ignore[misc]
 
     @functools.wraps(original_init)
     def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
@@ -136,8 +142,10 @@ def register_class(cls: type) -> None:
 
 def _check_g(func: Callable[..., Any]) -> None:
     param = inspect.signature(func).parameters.get(G_PARAMETER)
-    if param is not None and param.kind not in (inspect.Parameter.POSITIONAL_OR_KEYWORD,
-                                                inspect.Parameter.KEYWORD_ONLY):
+    if param is not None and param.kind not in (
+        inspect.Parameter.POSITIONAL_OR_KEYWORD,
+        inspect.Parameter.KEYWORD_ONLY,
+    ):
         raise InitializationError(
             f"callback {func.__qualname__}: parameter 'g' receives the Global and must be a normal or "
             "keyword-only parameter"

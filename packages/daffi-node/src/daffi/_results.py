@@ -30,7 +30,7 @@ class Args:
     def __eq__(self, other: object) -> bool:
         return isinstance(other, Args) and (self.args, self.kwargs) == (other.args, other.kwargs)
 
-    __hash__ = None  # type: ignore[assignment]
+    __hash__ = None  # type: ignore[assignment]  # holds lists and dicts: unhashable
 
 
 class Outcome(Generic[T]):
@@ -112,77 +112,80 @@ class AwaitableValue(Generic[T]):
         """Wait for the value (blocking)."""
         return self._outcome.result(timeout)
 
+    def _value(self) -> Any:
+        return self.get()
+
     def __str__(self) -> str:
-        return str(self.get())
+        return str(self._value())
 
     def __repr__(self) -> str:
-        return repr(self.get())
+        return repr(self._value())
 
     def __format__(self, spec: str) -> str:
-        return format(self.get(), spec)
+        return format(self._value(), spec)
 
     def __bool__(self) -> bool:
-        return bool(self.get())
+        return bool(self._value())
 
     def __eq__(self, other: object) -> bool:
-        return bool(self.get() == other)
+        return bool(self._value() == other)
 
     def __hash__(self) -> int:
-        return hash(self.get())
+        return hash(self._value())
 
     def __int__(self) -> int:
-        return int(self.get())  # type: ignore[call-overload,no-any-return]
+        return int(self._value())
 
     def __float__(self) -> float:
-        return float(self.get())  # type: ignore[arg-type]
+        return float(self._value())
 
     def __iter__(self) -> Any:
-        return iter(self.get())  # type: ignore[call-overload]
+        return iter(self._value())
 
     def __len__(self) -> int:
-        return len(self.get())  # type: ignore[arg-type]
+        return len(self._value())
 
     def __getitem__(self, key: Any) -> Any:
-        return self.get()[key]  # type: ignore[index]
+        return self._value()[key]
 
     def __getattr__(self, name: str) -> Any:
-        return getattr(self.get(), name)
+        return getattr(self._value(), name)
 
     def __lt__(self, other: Any) -> bool:
-        return bool(self.get() < other)  # type: ignore[operator]
+        return bool(self._value() < other)
 
     def __le__(self, other: Any) -> bool:
-        return bool(self.get() <= other)  # type: ignore[operator]
+        return bool(self._value() <= other)
 
     def __gt__(self, other: Any) -> bool:
-        return bool(self.get() > other)  # type: ignore[operator]
+        return bool(self._value() > other)
 
     def __ge__(self, other: Any) -> bool:
-        return bool(self.get() >= other)  # type: ignore[operator]
+        return bool(self._value() >= other)
 
     def __add__(self, other: Any) -> Any:
-        return self.get() + other  # type: ignore[operator]
+        return self._value() + other
 
     def __radd__(self, other: Any) -> Any:
-        return other + self.get()
+        return other + self._value()
 
     def __sub__(self, other: Any) -> Any:
-        return self.get() - other  # type: ignore[operator]
+        return self._value() - other
 
     def __rsub__(self, other: Any) -> Any:
-        return other - self.get()
+        return other - self._value()
 
     def __mul__(self, other: Any) -> Any:
-        return self.get() * other  # type: ignore[operator]
+        return self._value() * other
 
     def __rmul__(self, other: Any) -> Any:
-        return other * self.get()
+        return other * self._value()
 
     def __truediv__(self, other: Any) -> Any:
-        return self.get() / other  # type: ignore[operator]
+        return self._value() / other
 
     def __rtruediv__(self, other: Any) -> Any:
-        return other / self.get()
+        return other / self._value()
 
 
 class ScheduledTask:

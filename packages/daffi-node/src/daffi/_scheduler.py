@@ -34,15 +34,22 @@ class Scheduler:
         self._tasks: dict[str, Task] = {}
         self._ended: dict[str, None] = {}  # insertion-ordered, trimmed: tells "finished" from "unknown"
 
-    def add(self, caller: str, func_name: str, run: Callable[[], Awaitable[None]],
-            interval: float | None, at_time: list[float]) -> str:
+    def add(
+        self,
+        caller: str,
+        func_name: str,
+        run: Callable[[], Awaitable[None]],
+        interval: float | None,
+        at_time: list[float],
+    ) -> str:
         entry = Task(uuid.uuid4().hex, caller, func_name, "period" if interval else "at_time")
         entry.task = asyncio.get_running_loop().create_task(self._drive(entry, run, interval, at_time))
         self._tasks[entry.uuid] = entry
         return entry.uuid
 
-    async def _drive(self, entry: Task, run: Callable[[], Awaitable[None]],
-                     interval: float | None, at_time: list[float]) -> None:
+    async def _drive(
+        self, entry: Task, run: Callable[[], Awaitable[None]], interval: float | None, at_time: list[float]
+    ) -> None:
         try:
             if interval:
                 next_at = time.monotonic() + interval

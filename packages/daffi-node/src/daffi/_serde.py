@@ -31,9 +31,7 @@ class _StrictPickler(pickle.Pickler):
         if isinstance(obj, (types.FunctionType, type)):
             if obj.__module__ == "__main__" or "<" in obj.__qualname__:  # <lambda>, <locals>
                 raise _NeedsDill
-        elif isinstance(obj, types.ModuleType):
-            raise _NeedsDill
-        elif type(obj).__module__ == "__main__":
+        elif isinstance(obj, types.ModuleType) or type(obj).__module__ == "__main__":
             raise _NeedsDill
         return NotImplemented
 

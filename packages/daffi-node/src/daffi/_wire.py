@@ -10,19 +10,44 @@ from daffi_core.protocol import CHUNK_SIZE
 M = pb.Message
 
 
-def frames(kind: int, call_id: int, peer: str, payload: bytes = b"", encoding: int = 0, **fields: Any) -> list[pb.Frame]:
+def frames(
+    kind: int, call_id: int, peer: str, payload: bytes = b"", encoding: int = 0, **fields: Any
+) -> list[pb.Frame]:
     """The frames of one message; payloads over ``CHUNK_SIZE`` are split (``fields`` go in the first)."""
     if len(payload) <= CHUNK_SIZE:
-        return [pb.Frame(message=M(kind=kind, call_id=call_id, peer=peer, payload=payload, encoding=encoding, **fields))]
+        return [
+            pb.Frame(
+                message=M(
+                    kind=pb.Message.Kind.ValueType(kind),
+                    call_id=call_id,
+                    peer=peer,
+                    payload=payload,
+                    encoding=pb.Encoding.ValueType(encoding),
+                    **fields,
+                )
+            )
+        ]
     view = memoryview(payload)
     out = []
     for start in range(0, len(payload), CHUNK_SIZE):
-        piece = bytes(view[start:start + CHUNK_SIZE])
+        piece = bytes(view[start : start + CHUNK_SIZE])
         first = start == 0
         more = start + CHUNK_SIZE < len(payload)
         extra = fields if first else {}
-        out.append(pb.Frame(message=M(kind=kind, call_id=call_id, peer=peer, payload=piece, encoding=encoding,
-                                      more=more, continuation=not first, **extra)))
+        out.append(
+            pb.Frame(
+                message=M(
+                    kind=pb.Message.Kind.ValueType(kind),
+                    call_id=call_id,
+                    peer=peer,
+                    payload=piece,
+                    encoding=pb.Encoding.ValueType(encoding),
+                    more=more,
+                    continuation=not first,
+                    **extra,
+                )
+            )
+        )
     return out
 
 
