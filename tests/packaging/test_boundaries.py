@@ -1,0 +1,109 @@
+"""Distributions keep their boundaries: a service installs only the node, the controller never sees dill.
+
+Each test builds real virtual environments from the package folders (with uv) and runs
+the controller from one and service nodes from the other.
+"""
+
+from __future__ import annotations
+
+import ast
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.support.procs import ROOT, Procs, Where, free_port
+
+PACKAGES = ROOT / "packages"
+UV = shutil.which("uv") or str(Path(sys.executable).parent / "uv")
+
+
+def _venv(path: Path, *packages: str) -> Path:
+    subprocess.run([UV, "venv", "-q", "--python", sys.executable, str(path)], check=True, timeout=120)
+    python = path / "bin" / "python"
+    folders = [str(PACKAGES / p) for p in packages]
+    subprocess.run([UV, "pip", "install", "-q", "--python", str(python), *folders], check=True, timeout=600)
+    return python
+
+
+@pytest.fixture(scope="module")
+def venvs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, Path]]:
+    root = tmp_path_factory.mktemp("venvs")
+    controller = _venv(root / "controller", "daffi-core", "daffi-controller")
+    node = _venv(root / "node", "daffi-core", "daffi-node")
+    yield controller, node
+
+
+def _imports(python: Path, module: str) -> bool:
+    return subprocess.run([str(python), "-c", f"import {module}"], capture_output=True, timeout=60).returncode == 0
+
+
+def test_controller_environment_has_no_dill_and_no_node(venvs: tuple[Path, Path]) -> None:
+    controller, _ = venvs
+    assert _imports(controller, "daffi_controller")
+    assert not _imports(controller, "dill")
+    assert not _imports(controller, "daffi")
+
+
+def test_node_environment_has_no_controller(venvs: tuple[Path, Path]) -> None:
+    _, node = venvs
+    assert _imports(node, "daffi")
+    assert not _imports(node, "daffi_controller")
+
+
+def test_init_controller_without_the_package_says_what_to_install(venvs: tuple[Path, Path]) -> None:
+    _, node = venvs
+    result = subprocess.run(
+        [str(node), "-c", "from daffi import Global; Global(init_controller=True, host='127.0.0.1', port=1)"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode != 0
+    assert "InitializationError" in result.stderr
+    assert "pip install daffi-node[controller]" in result.stderr
+
+
+def test_service_node_calls_through_a_standalone_controller(venvs: tuple[Path, Path], procs: Procs) -> None:
+    controller, node = venvs
+    where = Where(host="127.0.0.1", port=free_port())
+    procs.spawn(str(controller.parent / "daffi-controller"), *where.argv).wait_line("ready on")
+    procs.spawn(str(node), str(ROOT / "tests" / "services" / "service.py"), "--name", "svc", *where.argv).wait_line(
+        "READY svc"
+    )
+    client = procs.spawn(
+        str(node),
+        "-c",
+        "from daffi import Global, FG\n"
+        f"with Global(process_name='client', host='127.0.0.1', port={where.port}) as g:\n"
+        "    print('SUM', g.call.add(20, 22) & FG)\n",
+    )
+    client.wait_line("SUM 42")
+    assert client.wait(30) == 0
+
+
+def _imported_modules(root: Path) -> dict[str, set[str]]:
+    """Top-level modules each file under ``root`` imports (absolute imports)."""
+    found: dict[str, set[str]] = {}
+    for path in root.rglob("*.py"):
+        names = found.setdefault(path.name, set())
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, ast.Import):
+                names.update(alias.name.split(".")[0] for alias in node.names)
+            elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                names.add(node.module.split(".")[0])
+    return found
+
+
+def test_controller_and_core_never_import_dill_pickle_or_the_node() -> None:
+    for package in ("daffi-controller", "daffi-core"):
+        imported = set().union(*_imported_modules(PACKAGES / package / "src").values())
+        assert not imported & {"dill", "pickle", "daffi"}, (package, imported)
+
+
+def test_only_one_node_module_imports_dill() -> None:
+    files = _imported_modules(PACKAGES / "daffi-node" / "src" / "daffi")
+    assert [name for name, imported in files.items() if "dill" in imported] == ["_serde.py"]
