@@ -53,6 +53,7 @@ class ControllerServer:
         """Stop serving (in-flight streams get ``grace`` seconds) and remove the socket file."""
         server, self._server = self._server, None
         if server is not None:
+            self.servicer.close()
             await server.stop(grace)
         if self.address.unix_path is not None:
             with contextlib.suppress(FileNotFoundError):

@@ -18,6 +18,8 @@ from daffi_controller.router import Router
 
 log = logging.getLogger("daffi.controller")
 Context = grpc.aio.ServicerContext[pb.Batch, pb.Batch]
+#: Seconds a leaving node's writer gets to flush what is queued before it is cancelled.
+_WRITER_DRAIN = 2.0
 
 
 class ControllerServicer(pb_grpc.ControllerServicer):
@@ -26,6 +28,7 @@ class ControllerServicer(pb_grpc.ControllerServicer):
     def __init__(self) -> None:
         self.registry = Registry()
         self.router = Router(self.registry)
+        self._closing = asyncio.Event()
 
     async def GetCatalog(  # type: ignore[override]
         self, request: pb.CatalogRequest, context: grpc.aio.ServicerContext[pb.CatalogRequest, pb.Catalog]
@@ -41,26 +44,47 @@ class ControllerServicer(pb_grpc.ControllerServicer):
         peer = Peer(hello.process_name)
         writer = asyncio.create_task(self._write(peer, context))
         self._join(peer, hello)
-        reason = "stream closed"
+        reader = asyncio.create_task(self._read(peer, context))
+        closing = asyncio.create_task(self._closing.wait())
+        reason = "controller stopping"
+        try:
+            await asyncio.wait({reader, closing}, return_when=asyncio.FIRST_COMPLETED)
+            if reader.done():
+                failure = reader.exception()
+                if failure is None:
+                    reason = reader.result()
+                else:
+                    log.error("stream of node %r failed", peer.name, exc_info=failure)
+                    reason = f"internal error ({failure!r})"
+        finally:
+            self._leave(peer, reason)
+            peer.outbox.close()
+            closing.cancel()
+            # Let the writer drain and finish the write in progress: a write cancelled half-way leaves
+            # its operation pending, and the call then never sends its status (the node would wait
+            # for the end of the stream forever).
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await asyncio.wait({writer}, timeout=_WRITER_DRAIN)
+            for task in (writer, reader):
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
+
+    def close(self) -> None:
+        """End every node's stream (each handler returns and the call ends with OK) before the server stops."""
+        self._closing.set()
+
+    async def _read(self, peer: Peer, context: Context) -> str:
+        """Dispatch the node's frames until its stream ends; returns why it ended."""
         try:
             while True:
                 batch = await context.read()
                 if not isinstance(batch, pb.Batch):  # grpc.aio.EOF
-                    reason = "disconnected"
-                    break
+                    return "disconnected"
                 for frame in batch.frames:
                     self._dispatch(peer, frame)
-        except asyncio.CancelledError:
-            reason = "controller stopping"
-            raise
         except grpc.RpcError as exc:
-            reason = f"connection lost ({exc.code().name if hasattr(exc, 'code') else exc})"
-        finally:
-            self._leave(peer, reason)
-            peer.outbox.close()
-            writer.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await writer
+            return f"connection lost ({exc.code().name if hasattr(exc, 'code') else exc})"
 
     async def _read_hello(self, context: Context) -> pb.Hello | None:
         first = await context.read()

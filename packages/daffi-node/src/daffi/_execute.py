@@ -67,6 +67,10 @@ def execute(call: RemoteCall, mod: Modifier) -> Any:
     if isinstance(mod, STREAM):
         return _stream(node, call, mod)
     args, kwargs = _arguments(g, call)
+    if not isinstance(mod, FG) and _signature(node, call.name).is_generator:
+        raise GlobalContextError(
+            f"callback {call.name!r} is a generator: its items stream back under FG only (got {mod.name})"
+        )
     if isinstance(mod, BROADCAST):
         outcome = _start(node, call.name, args, kwargs, mod, fanout=H.ALL, kind="all", finish=_gather)
         return AwaitableValue(outcome) if call.is_async else outcome.result()

@@ -31,6 +31,8 @@ _lock = threading.Lock()
 _current: Global | None = None
 #: Threads that run sync callbacks (each blocked nested call holds one).
 MAX_CALLBACK_THREADS = 64
+#: Seconds between two checks for signals while ``join`` blocks.
+_JOIN_POLL = 0.1
 
 
 def current(for_name: str = "") -> Global:
@@ -177,7 +179,12 @@ class Global:
     def join(self) -> None:
         """Block until ``stop()`` is called, or SIGINT/SIGTERM arrives (then stop cleanly)."""
         try:
-            while not self._stopped.wait(3600):
+            # Logged inside the try: a signal arriving from here on is a clean stop.
+            log.info("%r is serving; stop it with Ctrl-C or SIGTERM", self.process_name)
+            # Short waits: a signal the kernel delivers to another thread (gRPC's, daffi's) does not
+            # interrupt the main thread's wait, and Python only runs its handler once the main
+            # thread runs again.
+            while not self._stopped.wait(_JOIN_POLL):
                 pass
         except (KeyboardInterrupt, _Terminate):
             log.info("%r stopping on a signal", self.process_name)

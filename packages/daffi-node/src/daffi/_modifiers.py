@@ -11,8 +11,23 @@ from daffi_core.errors import GlobalContextError
 from daffi._durations import Duration, seconds, timestamp
 
 
-class Modifier:
+def _already_ran(value: Any, modifier: Any) -> Any:
+    raise GlobalContextError(
+        f"cannot apply {getattr(modifier, '__name__', type(modifier).__name__)} to {type(value).__name__} "
+        "value: the fetcher already ran with the modifier of its decorator. To choose the modifier per call, "
+        "use f.call(...) & MODIFIER (or a fetcher without a modifier in its decorator)."
+    )
+
+
+class _ModifierType(type):
+    # `result & FG` with FG the class: Python asks the metaclass for __rand__.
+    __rand__ = _already_ran
+
+
+class Modifier(metaclass=_ModifierType):
     """Base of the execution modifiers; usable as a class (defaults) or an instance."""
+
+    __rand__ = _already_ran
 
     name: ClassVar[str] = "modifier"
     timeout: float | None = None

@@ -105,6 +105,11 @@ class AwaitableValue(Generic[T]):
     def __init__(self, outcome: Outcome[T]) -> None:
         self._outcome = outcome
 
+    def __and__(self, modifier: Any) -> Any:
+        from daffi._modifiers import _already_ran
+
+        return _already_ran(self, modifier)
+
     def __await__(self) -> Generator[Any, None, T]:
         return self._outcome.result_async().__await__()
 

@@ -78,7 +78,7 @@ class Scheduler:
             await run()
         except asyncio.CancelledError:
             raise
-        except Exception:
+        except BaseException:  # SystemExit & co. from the callback must not stop the node's loop
             log.exception("scheduled task %s (%s) failed", entry.uuid, entry.func_name)
 
     def list_for(self, caller: str) -> list[dict[str, Any]]:

@@ -1,0 +1,49 @@
+"""A worker node: registers `process_item`; several workers run side by side.
+
+python worker.py --name worker-1 [--port 8888]
+"""
+
+import argparse
+import logging
+import os
+
+from daffi import Global, callback
+
+logging.basicConfig(level=logging.INFO)
+
+NAME = "worker"
+
+
+def parse_args(parser: argparse.ArgumentParser) -> tuple[argparse.Namespace, dict]:
+    """Add the connection options and return (arguments, keyword arguments for Global).
+
+    --port (or DAFFI_PORT) selects TCP on --host (DAFFI_HOST, default localhost);
+    otherwise --unix-sock-path (DAFFI_UNIX_SOCK_PATH) or the default UNIX socket is used.
+    """
+    parser.add_argument("--host", default=os.environ.get("DAFFI_HOST", "localhost"))
+    parser.add_argument("--port", type=int, default=os.environ.get("DAFFI_PORT"))
+    parser.add_argument("--unix-sock-path", default=os.environ.get("DAFFI_UNIX_SOCK_PATH"))
+    args = parser.parse_args()
+    if args.port:
+        return args, {"host": args.host, "port": args.port}
+    if args.unix_sock_path:
+        return args, {"unix_sock_path": args.unix_sock_path}
+    return args, {}
+
+
+@callback
+def process_item(x: int) -> str:
+    print(f"{NAME}: processing {x}", flush=True)
+    return f"{NAME} squared {x} = {x * x}"
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--name", required=True, help="process name of this worker")
+    args, connection = parse_args(parser)
+    NAME = args.name
+
+    g = Global(process_name=NAME, **connection)
+    print(f"{NAME}: ready", flush=True)
+    g.join()  # serve until Ctrl-C / SIGTERM
+    print(f"{NAME}: stopped", flush=True)

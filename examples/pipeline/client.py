@@ -1,0 +1,44 @@
+"""Feeds values into the pipeline client -> stage-one -> stage-two and prints the results.
+
+python client.py [--port 8888]
+"""
+
+import argparse
+import logging
+import os
+
+from daffi import FG, Global, __body_unknown__, fetcher
+
+logging.basicConfig(level=logging.INFO)
+
+
+def parse_args(parser: argparse.ArgumentParser) -> tuple[argparse.Namespace, dict]:
+    """Add the connection options and return (arguments, keyword arguments for Global).
+
+    --port (or DAFFI_PORT) selects TCP on --host (DAFFI_HOST, default localhost);
+    otherwise --unix-sock-path (DAFFI_UNIX_SOCK_PATH) or the default UNIX socket is used.
+    """
+    parser.add_argument("--host", default=os.environ.get("DAFFI_HOST", "localhost"))
+    parser.add_argument("--port", type=int, default=os.environ.get("DAFFI_PORT"))
+    parser.add_argument("--unix-sock-path", default=os.environ.get("DAFFI_UNIX_SOCK_PATH"))
+    args = parser.parse_args()
+    if args.port:
+        return args, {"host": args.host, "port": args.port}
+    if args.unix_sock_path:
+        return args, {"unix_sock_path": args.unix_sock_path}
+    return args, {}
+
+
+@fetcher(FG)
+def stage_one(x: int) -> str:
+    __body_unknown__(x)
+
+
+if __name__ == "__main__":
+    args, connection = parse_args(argparse.ArgumentParser(description=__doc__))
+
+    with Global(process_name="pipeline-client", **connection) as g:
+        g.wait_process("stage-one", timeout=30)
+        g.wait_process("stage-two", timeout=30)
+        for x in (1, 5, 20):
+            print(f"pipeline result: {stage_one(x)}", flush=True)

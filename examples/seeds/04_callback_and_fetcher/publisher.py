@@ -1,0 +1,32 @@
+# Seed 003, callback_and_fetcher example, publisher.py.
+# publisher.py
+import asyncio
+import logging
+from daffi import Global, callback_and_fetcher, FG
+
+logging.basicConfig(level=logging.INFO)
+
+PROCESS_NAME = "publisher"
+
+
+@callback_and_fetcher  # (1)
+async def get_process_name() -> str:
+    return PROCESS_NAME
+
+
+async def runner():  # (2)
+    for _ in range(10):
+        remote_process_name = get_process_name() & FG
+        print(f"{PROCESS_NAME} called {remote_process_name!r}")
+
+        await asyncio.sleep(3)
+
+
+if __name__ == "__main__":
+    g = Global(host="localhost", port=8888, init_controller=True, process_name=PROCESS_NAME)
+
+    g.wait_process("consumer")
+
+    asyncio.run(runner())
+
+    g.stop()
