@@ -53,8 +53,6 @@ class Router:
             return
         if head.fanout == pb.CallHead.ALL:
             caller.send(pb.Frame(message=M(kind=M.ACCEPTED, call_id=msg.call_id, targets=[t.name for t in targets])))
-            if not targets:
-                return
         names = {t.name for t in targets}
         self._routes[key] = names
         self._by_caller.setdefault(caller.name, set()).add(key)

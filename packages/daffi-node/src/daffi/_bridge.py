@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import sys
+import threading
+from collections.abc import Callable
 from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
 from typing import Any, TypeVar
@@ -71,3 +73,43 @@ async def _wait_trio(future: Future[T], timeout: float | None, what: str) -> T:
     if not future.done():
         raise TimeoutError(f"{what} did not finish within {timeout} s")
     return future.result()
+
+
+class Condition:
+    """A condition variable that threads wait on and asyncio or trio code awaits."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._waiters: list[Future[None]] = []
+
+    def __enter__(self) -> None:
+        self._cond.acquire()
+
+    def __exit__(self, *exc: object) -> None:
+        self._cond.release()
+
+    def notify_all(self) -> None:
+        """Wake every waiter, sync or async (call with the lock held)."""
+        self._cond.notify_all()
+        waiters, self._waiters = self._waiters, []
+        for waiter in waiters:
+            if not waiter.done():
+                waiter.set_result(None)
+
+    def until(self, ready: Callable[[], T | None]) -> T:
+        """Block until ``ready()`` (run with the lock held) returns something other than None."""
+        with self._cond:
+            while (value := ready()) is None:
+                self._cond.wait()
+            return value
+
+    async def until_async(self, ready: Callable[[], T | None], what: str) -> T:
+        """``until`` without blocking the event loop."""
+        while True:
+            with self._cond:
+                value = ready()
+                if value is not None:
+                    return value
+                waiter: Future[None] = Future()
+                self._waiters.append(waiter)
+            await wait_async(waiter, None, what)

@@ -14,9 +14,9 @@ import logging
 import os
 import queue
 import traceback
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from concurrent.futures import Future
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
 from daffi_core.errors import GlobalContextError
 from daffi_core.proto import daffi_pb2 as pb
@@ -27,6 +27,7 @@ from daffi._registry import REGISTRY, LocalCallback
 from daffi._results import Args
 from daffi._scheduler import Scheduler
 from daffi._wire import Assembler, frames
+from daffi._workers import Escaped
 
 if TYPE_CHECKING:
     from daffi._node import Node
@@ -41,7 +42,6 @@ YIELD_WINDOW = 256
 STREAM_ACK_EVERY = 64
 _END = object()
 Payload = tuple[bytes, int]
-T = TypeVar("T")
 
 
 class _NotSerializable(Exception):
@@ -50,30 +50,6 @@ class _NotSerializable(Exception):
 
 class _Expired(Exception):
     pass
-
-
-class _Escaped(Exception):
-    """``SystemExit`` or ``KeyboardInterrupt`` raised by an async callback, carried as an ordinary error.
-
-    Raised as is on the async runner's loop, either would stop that loop (asyncio and trio
-    re-raise them out of a task) and no async callback would ever run again.
-    """
-
-    def __init__(self, original: BaseException) -> None:
-        super().__init__(type(original).__name__)
-        self.original = original
-
-
-def _contained(make: Callable[[], Awaitable[T]]) -> Callable[[], Awaitable[T]]:
-    """``make`` for the async runner, with ``SystemExit``/``KeyboardInterrupt`` turned into ``_Escaped``."""
-
-    async def run() -> T:
-        try:
-            return await make()
-        except (SystemExit, KeyboardInterrupt) as exc:
-            raise _Escaped(exc) from None
-
-    return run
 
 
 class Running:
@@ -175,7 +151,7 @@ class Callee:
             self._reply_error(
                 peer, call_id, E(kind=E.SERIALIZATION, type_name=type(exc.__cause__).__name__, message=str(exc))
             )
-        except _Escaped as exc:
+        except Escaped as exc:
             self._reply_error(peer, call_id, _error_of(exc.original))
         except Exception as exc:
             self._reply_error(peer, call_id, _error_of(exc))
@@ -239,7 +215,7 @@ class Callee:
                     await agen.aclose()
                 return b"", 0
 
-            future: Future[Payload] = self._node.runner.submit(_contained(produce))
+            future: Future[Payload] = self._node.runner.submit(produce)
         else:
 
             def produce_sync() -> Payload:
@@ -277,7 +253,7 @@ class Callee:
                 if cb.takes_g:
                     kwargs["g"] = g
                 if cb.is_async:
-                    runner.submit(_contained(functools.partial(fn, *args, **kwargs))).result()
+                    runner.submit(functools.partial(fn, *args, **kwargs)).result()
                 else:
                     fn(*args, **kwargs)
                 processed += 1
@@ -293,7 +269,7 @@ class Callee:
         if name == "transfer_and_call":
             func, args, kwargs = arg
             if asyncio.iscoroutinefunction(func):
-                future: Future[Any] = self._node.runner.submit(_contained(lambda: func(*args, **kwargs)))
+                future: Future[Any] = self._node.runner.submit(lambda: func(*args, **kwargs))
             else:
                 future = self._node.pool.submit(lambda: func(*args, **kwargs))
             value = await asyncio.wrap_future(future)
@@ -315,7 +291,7 @@ class Callee:
                 value = await call(cb.resolve())
                 return _dumps(value) if return_result else (b"", 0)
 
-            return self._node.runner.submit(_contained(job))
+            return self._node.runner.submit(job)
 
         def sync_job() -> Payload:
             value = call(cb.resolve())

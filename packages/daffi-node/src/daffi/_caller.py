@@ -19,7 +19,7 @@ from daffi_core.errors import DaffiError, RemoteStoppedUnexpectedly, TimeoutErro
 from daffi_core.proto import daffi_pb2 as pb
 
 from daffi import _serde
-from daffi._bridge import wait, wait_async
+from daffi._bridge import Condition, wait
 from daffi._errors import from_wire
 from daffi._wire import Assembler, frames
 
@@ -32,6 +32,7 @@ STREAM_WINDOW = 512
 #: A generator consumer acknowledges every this many items.
 YIELD_ACK_EVERY = 32
 _FLUSH_FRAMES = 64
+_ENDED = object()
 
 
 class Reply(NamedTuple):
@@ -57,45 +58,33 @@ class ItemQueue:
 
     def __init__(self) -> None:
         self._items: deque[Reply] = deque()
-        self._cond = threading.Condition()
-        self._waiters: list[Future[None]] = []
+        self._cond = Condition()
         self.end: Reply | BaseException | None = None
 
     def put(self, item: Reply) -> None:
         with self._cond:
             self._items.append(item)
-            self._wake()
+            self._cond.notify_all()
 
     def finish(self, end: Reply | BaseException) -> None:
         with self._cond:
             if self.end is None:
                 self.end = end
-            self._wake()
+            self._cond.notify_all()
 
-    def _wake(self) -> None:
-        self._cond.notify_all()
-        waiters, self._waiters = self._waiters, []
-        for w in waiters:
-            if not w.done():
-                w.set_result(None)
+    def _next(self) -> Reply | object | None:
+        if self._items:
+            return self._items.popleft()
+        return _ENDED if self.end is not None else None
 
     def take(self) -> Reply | None:
         """The next item; None once the generator ended (its end is in ``end``)."""
-        with self._cond:
-            while not self._items and self.end is None:
-                self._cond.wait()
-            return self._items.popleft() if self._items else None
+        item = self._cond.until(self._next)
+        return item if isinstance(item, Reply) else None
 
     async def take_async(self) -> Reply | None:
-        while True:
-            with self._cond:
-                if self._items:
-                    return self._items.popleft()
-                if self.end is not None:
-                    return None
-                waiter: Future[None] = Future()
-                self._waiters.append(waiter)
-            await wait_async(waiter, None, "remote generator")
+        item = await self._cond.until_async(self._next, "remote generator")
+        return item if isinstance(item, Reply) else None
 
 
 class Pending:

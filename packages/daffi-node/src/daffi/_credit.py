@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import threading
-from concurrent.futures import Future
-
-from daffi._bridge import wait_async
+from daffi._bridge import Condition
 
 
 class Credit:
@@ -16,47 +13,33 @@ class Credit:
         self._sent = 0
         self._acked = 0
         self._closed = False
-        self._cond = threading.Condition()
-        self._waiters: list[Future[None]] = []
+        self._cond = Condition()
 
-    def _available(self) -> bool:
-        return self._closed or self._sent - self._acked < self._window
+    def _take(self) -> bool | None:
+        if self._closed:
+            return False
+        if self._sent - self._acked >= self._window:
+            return None
+        self._sent += 1
+        return True
 
     def take(self) -> bool:
         """Wait for room for one more item; False once closed."""
-        with self._cond:
-            while not self._available():
-                self._cond.wait()
-            self._sent += 1
-            return not self._closed
+        return self._cond.until(self._take)
 
     async def take_async(self) -> bool:
-        while True:
-            with self._cond:
-                if self._available():
-                    self._sent += 1
-                    return not self._closed
-                waiter: Future[None] = Future()
-                self._waiters.append(waiter)
-            await wait_async(waiter, None, "generator credit")
+        return await self._cond.until_async(self._take, "generator credit")
 
     def grant(self, acked: int) -> None:
         with self._cond:
             self._acked = max(self._acked, acked)
-            self._wake()
+            self._cond.notify_all()
 
     def close(self) -> None:
         with self._cond:
             self._closed = True
-            self._wake()
+            self._cond.notify_all()
 
     @property
     def closed(self) -> bool:
         return self._closed
-
-    def _wake(self) -> None:
-        self._cond.notify_all()
-        waiters, self._waiters = self._waiters, []
-        for w in waiters:
-            if not w.done():
-                w.set_result(None)

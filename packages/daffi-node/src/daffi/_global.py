@@ -267,22 +267,19 @@ class Global:
         try:
             wait(future, timeout, what)
         except TimeoutError:
-            self._require_node().catalog.forget(future)
-            raise TimeoutError(
-                f"{what} did not appear within {timeout} s; connected: "
-                f"{sorted(self.registered_callbacks) or 'no other node'}"
-            ) from None
+            raise self._not_seen(future, what, timeout) from None
 
     async def _wait_async(self, predicate: Callable[[Nodes], bool], timeout: float | None, what: str) -> None:
         future = self._when(predicate)
         try:
             await wait_async(future, timeout, what)
         except TimeoutError:
-            self._require_node().catalog.forget(future)
-            raise TimeoutError(
-                f"{what} did not appear within {timeout} s; connected: "
-                f"{sorted(self.registered_callbacks) or 'no other node'}"
-            ) from None
+            raise self._not_seen(future, what, timeout) from None
+
+    def _not_seen(self, future: Future[None], what: str, timeout: float | None) -> TimeoutError:
+        self._require_node().catalog.forget(future)
+        connected = sorted(self.registered_callbacks) or "no other node"
+        return TimeoutError(f"{what} did not appear within {timeout} s; connected: {connected}")
 
     # -- operations on a named node
     def _system(self, remote_process: str, op: str, arg: Any, timeout: float | None = None) -> Any:

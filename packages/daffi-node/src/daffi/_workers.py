@@ -10,7 +10,7 @@ import asyncio
 import contextlib
 import queue
 import threading
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from concurrent.futures import Future
 from typing import Any, TypeVar
 
@@ -64,6 +64,18 @@ class DaemonPool:
                 self._jobs.put(None)
 
 
+class Escaped(Exception):
+    """``SystemExit`` or ``KeyboardInterrupt`` raised by user code on the async runner.
+
+    Raised as is, either would stop the runner's loop (asyncio and trio re-raise them out of
+    a task) and no async callback would ever run again; carried as an ordinary error instead.
+    """
+
+    def __init__(self, original: BaseException) -> None:
+        super().__init__(f"{type(original).__name__}: {original}")
+        self.original = original
+
+
 class AsyncRunner:
     """Runs coroutines of user code on one event loop in a daemon thread (asyncio or trio)."""
 
@@ -104,24 +116,24 @@ class AsyncRunner:
         return self._thread
 
     def submit(self, make: Callable[[], Awaitable[T]]) -> Future[T]:
-        """Run ``make()`` on the runner's loop; the future completes with its result."""
+        """Run ``make()`` on the runner's loop; the future completes with its result.
+
+        ``SystemExit`` and ``KeyboardInterrupt`` from ``make()`` arrive as ``Escaped``.
+        """
+        contained = _contained(make)
         if self.backend == "trio":
             future: Future[T] = Future()
 
             async def job() -> None:
                 try:
-                    future.set_result(await make())
+                    future.set_result(await contained())
                 except BaseException as exc:
                     future.set_exception(exc)
 
             self._trio_token.run_sync_soon(self._nursery.start_soon, job)
             return future
         assert self._loop is not None
-
-        async def coro() -> T:
-            return await make()
-
-        return asyncio.run_coroutine_threadsafe(coro(), self._loop)
+        return asyncio.run_coroutine_threadsafe(contained(), self._loop)
 
     def stop(self) -> None:
         if self.backend == "trio":
@@ -131,3 +143,13 @@ class AsyncRunner:
             with contextlib.suppress(RuntimeError):
                 self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(2)
+
+
+def _contained(make: Callable[[], Awaitable[T]]) -> Callable[[], Coroutine[Any, Any, T]]:
+    async def run() -> T:
+        try:
+            return await make()
+        except (SystemExit, KeyboardInterrupt) as exc:
+            raise Escaped(exc) from None
+
+    return run
