@@ -6,32 +6,19 @@ python caller.py --workers 3 [--port 8888]
 import argparse
 import logging
 import os
+import sys
+from pathlib import Path
 
-from daffi import BROADCAST, Global, __body_unknown__, fetcher
+from daffi import BROADCAST, Global
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repository root: examples/ and stubs/
+
+from examples.connection import parse_args  # noqa: E402
+
+# Typed fetchers generated from the running services (`hatch run stubs`).
+from stubs.worker import process_item  # noqa: E402
 
 logging.basicConfig(level=logging.INFO)
-
-
-def parse_args(parser: argparse.ArgumentParser) -> tuple[argparse.Namespace, dict]:
-    """Add the connection options and return (arguments, keyword arguments for Global).
-
-    --port (or DAFFI_PORT) selects TCP on --host (DAFFI_HOST, default localhost);
-    otherwise --unix-sock-path (DAFFI_UNIX_SOCK_PATH) or the default UNIX socket is used.
-    """
-    parser.add_argument("--host", default=os.environ.get("DAFFI_HOST", "localhost"))
-    parser.add_argument("--port", type=int, default=os.environ.get("DAFFI_PORT"))
-    parser.add_argument("--unix-sock-path", default=os.environ.get("DAFFI_UNIX_SOCK_PATH"))
-    args = parser.parse_args()
-    if args.port:
-        return args, {"host": args.host, "port": args.port}
-    if args.unix_sock_path:
-        return args, {"unix_sock_path": args.unix_sock_path}
-    return args, {}
-
-
-@fetcher  # no modifier here: it is given per call with `&`
-def process_item(x: int) -> str:
-    __body_unknown__(x)
 
 
 if __name__ == "__main__":
@@ -43,11 +30,11 @@ if __name__ == "__main__":
         for i in range(1, args.workers + 1):
             g.wait_process(f"worker-{i}", timeout=30)
 
-        results = process_item(7) & BROADCAST  # {process_name: result} from every worker
+        results = process_item.call(7) & BROADCAST  # {process_name: result} from every worker
         for name in sorted(results):
             print(f"{name} -> {results[name]}", flush=True)
         print(f"broadcast reached {len(results)} nodes", flush=True)
 
         # A modifier instance takes options.
-        results = process_item(3) & BROADCAST(timeout=10)
+        results = process_item.call(3) & BROADCAST(timeout=10)
         print(f"second broadcast: {sorted(results.values())}", flush=True)

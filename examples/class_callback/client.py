@@ -6,27 +6,19 @@ python client.py [--port 8888]
 import argparse
 import logging
 import os
+import sys
+from pathlib import Path
 
 from daffi import FG, DaffiError, Global
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repository root: examples/ and stubs/
+
+from examples.connection import parse_args  # noqa: E402
+
+# Typed fetchers generated from the running services (`hatch run stubs`).
+from stubs.inventory_service import add_items, inventory_kind, inventory_version, stock_report  # noqa: E402
+
 logging.basicConfig(level=logging.INFO)
-
-
-def parse_args(parser: argparse.ArgumentParser) -> tuple[argparse.Namespace, dict]:
-    """Add the connection options and return (arguments, keyword arguments for Global).
-
-    --port (or DAFFI_PORT) selects TCP on --host (DAFFI_HOST, default localhost);
-    otherwise --unix-sock-path (DAFFI_UNIX_SOCK_PATH) or the default UNIX socket is used.
-    """
-    parser.add_argument("--host", default=os.environ.get("DAFFI_HOST", "localhost"))
-    parser.add_argument("--port", type=int, default=os.environ.get("DAFFI_PORT"))
-    parser.add_argument("--unix-sock-path", default=os.environ.get("DAFFI_UNIX_SOCK_PATH"))
-    args = parser.parse_args()
-    if args.port:
-        return args, {"host": args.host, "port": args.port}
-    if args.unix_sock_path:
-        return args, {"unix_sock_path": args.unix_sock_path}
-    return args, {}
 
 
 if __name__ == "__main__":
@@ -35,12 +27,12 @@ if __name__ == "__main__":
     with Global(process_name="inventory-client", **connection) as g:
         g.wait_process("inventory-service", timeout=30)
 
-        print(f"apples: {g.call.add_items('apples', 3) & FG}", flush=True)
-        print(f"apples: {g.call.add_items('apples', count=4) & FG}", flush=True)
-        print(f"pears: {g.call.add_items('pears', 2) & FG}", flush=True)
-        print(f"report: {g.call.stock_report() & FG}", flush=True)
-        print(f"version: {g.call.inventory_version() & FG}", flush=True)
-        print(f"kind: {g.call.inventory_kind() & FG}", flush=True)
+        print(f"apples: {add_items('apples', 3)}", flush=True)
+        print(f"apples: {add_items('apples', count=4)}", flush=True)
+        print(f"pears: {add_items('pears', 2)}", flush=True)
+        print(f"report: {stock_report()}", flush=True)
+        print(f"version: {inventory_version()}", flush=True)
+        print(f"kind: {inventory_kind()}", flush=True)
         try:
             g.call.no_such_method() & FG
         except DaffiError as exc:

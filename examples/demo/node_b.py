@@ -7,30 +7,17 @@ import argparse
 import logging
 import os
 import sys
+from pathlib import Path
 
 from daffi import FG, Global, __body_unknown__, callback, fetcher
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repository root: examples/ and stubs/
+
+from examples.connection import parse_args  # noqa: E402
 
 logging.basicConfig(level=logging.INFO)
 
 NAME, PEER = "node-b", "node-a"
-
-
-def parse_args(parser: argparse.ArgumentParser) -> tuple[argparse.Namespace, dict]:
-    """Add the connection options and return (arguments, keyword arguments for Global).
-
-    --port (or DAFFI_PORT) selects TCP on --host (DAFFI_HOST, default localhost);
-    otherwise --unix-sock-path (DAFFI_UNIX_SOCK_PATH) or the default UNIX socket is used.
-    """
-    parser.add_argument("--host", default=os.environ.get("DAFFI_HOST", "localhost"))
-    parser.add_argument("--port", type=int, default=os.environ.get("DAFFI_PORT"))
-    parser.add_argument("--unix-sock-path", default=os.environ.get("DAFFI_UNIX_SOCK_PATH"))
-    parser.add_argument("--rounds", type=int, default=5)
-    args = parser.parse_args()
-    if args.port:
-        return args, {"host": args.host, "port": args.port}
-    if args.unix_sock_path:
-        return args, {"unix_sock_path": args.unix_sock_path}
-    return args, {}
 
 
 # Served here, called by node-a.
@@ -73,7 +60,9 @@ def run(rounds: int) -> int:
 
 
 if __name__ == "__main__":
-    args, connection = parse_args(argparse.ArgumentParser(description=__doc__))
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--rounds", type=int, default=5)
+    args, connection = parse_args(parser)
     g = Global(process_name=NAME, **connection)
     try:
         g.wait_process(PEER, timeout=30)

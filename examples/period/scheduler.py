@@ -6,38 +6,20 @@ python scheduler.py [--port 8888]
 import argparse
 import logging
 import os
+import sys
 import time
+from pathlib import Path
 
-from daffi import FG, PERIOD, Global, __body_unknown__, fetcher
+from daffi import PERIOD, Global
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repository root: examples/ and stubs/
+
+from examples.connection import parse_args  # noqa: E402
+
+# Typed fetchers generated from the running services (`hatch run stubs`).
+from stubs.ticker import tick, tick_count  # noqa: E402
 
 logging.basicConfig(level=logging.INFO)
-
-
-def parse_args(parser: argparse.ArgumentParser) -> tuple[argparse.Namespace, dict]:
-    """Add the connection options and return (arguments, keyword arguments for Global).
-
-    --port (or DAFFI_PORT) selects TCP on --host (DAFFI_HOST, default localhost);
-    otherwise --unix-sock-path (DAFFI_UNIX_SOCK_PATH) or the default UNIX socket is used.
-    """
-    parser.add_argument("--host", default=os.environ.get("DAFFI_HOST", "localhost"))
-    parser.add_argument("--port", type=int, default=os.environ.get("DAFFI_PORT"))
-    parser.add_argument("--unix-sock-path", default=os.environ.get("DAFFI_UNIX_SOCK_PATH"))
-    args = parser.parse_args()
-    if args.port:
-        return args, {"host": args.host, "port": args.port}
-    if args.unix_sock_path:
-        return args, {"unix_sock_path": args.unix_sock_path}
-    return args, {}
-
-
-@fetcher
-def tick(label: str) -> None:
-    __body_unknown__(label)
-
-
-@fetcher(FG)
-def tick_count() -> int:
-    __body_unknown__()
 
 
 if __name__ == "__main__":
@@ -48,7 +30,7 @@ if __name__ == "__main__":
     with Global(process_name="scheduler", **connection) as g:
         g.wait_process("ticker", timeout=30)
 
-        task = tick("heartbeat") & PERIOD(interval=1)  # runs on the ticker every second
+        task = tick.call("heartbeat") & PERIOD(interval=1)  # runs on the ticker every second
         print(f"scheduled task {task.uuid}", flush=True)
         print(f"scheduled on ticker: {len(g.get_scheduled_tasks('ticker'))} task(s)", flush=True)
 

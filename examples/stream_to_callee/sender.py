@@ -6,39 +6,21 @@ python sender.py --receivers 2 [--port 8888]
 import argparse
 import logging
 import os
+import sys
+from pathlib import Path
 
-from daffi import BROADCAST, STREAM, Global, __body_unknown__, fetcher
+from daffi import BROADCAST, Global
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repository root: examples/ and stubs/
+
+from examples.connection import parse_args  # noqa: E402
+
+# Typed fetchers generated from the running services (`hatch run stubs`).
+from stubs.receiver import collect, received_words  # noqa: E402
 
 logging.basicConfig(level=logging.INFO)
 
 SENTENCE = "the quick brown fox jumps over the lazy dog"
-
-
-def parse_args(parser: argparse.ArgumentParser) -> tuple[argparse.Namespace, dict]:
-    """Add the connection options and return (arguments, keyword arguments for Global).
-
-    --port (or DAFFI_PORT) selects TCP on --host (DAFFI_HOST, default localhost);
-    otherwise --unix-sock-path (DAFFI_UNIX_SOCK_PATH) or the default UNIX socket is used.
-    """
-    parser.add_argument("--host", default=os.environ.get("DAFFI_HOST", "localhost"))
-    parser.add_argument("--port", type=int, default=os.environ.get("DAFFI_PORT"))
-    parser.add_argument("--unix-sock-path", default=os.environ.get("DAFFI_UNIX_SOCK_PATH"))
-    args = parser.parse_args()
-    if args.port:
-        return args, {"host": args.host, "port": args.port}
-    if args.unix_sock_path:
-        return args, {"unix_sock_path": args.unix_sock_path}
-    return args, {}
-
-
-@fetcher(STREAM)
-def collect(word: str, position: int) -> None:
-    __body_unknown__(word, position)
-
-
-@fetcher(BROADCAST)
-def received_words() -> str:
-    __body_unknown__()
 
 
 if __name__ == "__main__":
@@ -52,9 +34,9 @@ if __name__ == "__main__":
 
         words = SENTENCE.split()
         # Each tuple is unpacked into (word, position); a generator works as well as a list.
-        collect((word, position) for position, word in enumerate(words))
+        collect.stream((word, position) for position, word in enumerate(words))
         print(f"streamed {len(words)} items", flush=True)
 
         # STREAM returns once every receiver has processed every item.
-        for name, text in sorted(received_words().items()):
+        for name, text in sorted((received_words.call() & BROADCAST).items()):
             print(f"{name} has: {text}", flush=True)

@@ -6,29 +6,18 @@ python callee.py [--port 8888]
 import argparse
 import logging
 import os
+import sys
+from pathlib import Path
+from typing import Any
 
 import trio
-
 from daffi import Global, callback
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repository root: examples/ and stubs/
+
+from examples.connection import parse_args  # noqa: E402
+
 logging.basicConfig(level=logging.INFO)
-
-
-def parse_args(parser: argparse.ArgumentParser) -> tuple[argparse.Namespace, dict]:
-    """Add the connection options and return (arguments, keyword arguments for Global).
-
-    --port (or DAFFI_PORT) selects TCP on --host (DAFFI_HOST, default localhost);
-    otherwise --unix-sock-path (DAFFI_UNIX_SOCK_PATH) or the default UNIX socket is used.
-    """
-    parser.add_argument("--host", default=os.environ.get("DAFFI_HOST", "localhost"))
-    parser.add_argument("--port", type=int, default=os.environ.get("DAFFI_PORT"))
-    parser.add_argument("--unix-sock-path", default=os.environ.get("DAFFI_UNIX_SOCK_PATH"))
-    args = parser.parse_args()
-    if args.port:
-        return args, {"host": args.host, "port": args.port}
-    if args.unix_sock_path:
-        return args, {"unix_sock_path": args.unix_sock_path}
-    return args, {}
 
 
 @callback
@@ -51,7 +40,7 @@ async def squares_in_parallel(numbers: list[int]) -> list[int]:
     return [results[i] for i in range(len(numbers))]
 
 
-async def main(connection: dict) -> None:
+async def main(connection: dict[str, Any]) -> None:
     # Created inside trio.run: async callbacks of this process run under trio.
     g = Global(process_name="trio-callee", **connection)
     print("trio-callee: ready", flush=True)

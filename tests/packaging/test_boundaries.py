@@ -32,7 +32,7 @@ def _venv(path: Path, *packages: str) -> Path:
 @pytest.fixture(scope="module")
 def venvs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, Path]]:
     root = tmp_path_factory.mktemp("venvs")
-    controller = _venv(root / "controller", "daffi-core", "daffi-controller")
+    controller = _venv(root / "controller", "daffi-core", "daffi-controller", "daffi-codegen")
     node = _venv(root / "node", "daffi-core", "daffi-node")
     yield controller, node
 
@@ -42,8 +42,9 @@ def _imports(python: Path, module: str) -> bool:
 
 
 def test_controller_environment_has_no_dill_and_no_node(venvs: tuple[Path, Path]) -> None:
-    controller, _ = venvs
+    controller, _ = venvs  # with daffi-codegen installed too: it needs no dill either
     assert _imports(controller, "daffi_controller")
+    assert _imports(controller, "daffi_codegen")
     assert not _imports(controller, "dill")
     assert not _imports(controller, "daffi")
 
@@ -83,6 +84,11 @@ def test_service_node_calls_through_a_standalone_controller(venvs: tuple[Path, P
     )
     client.wait_line("SUM 42")
     assert client.wait(30) == 0
+    listing = subprocess.run(
+        [str(controller.parent / "daffi-codegen"), *where.argv, "--list"], capture_output=True, text=True, timeout=60
+    )
+    assert listing.returncode == 0, listing.stderr
+    assert "def add(a: int, b: int) -> int" in listing.stdout
 
 
 def _imported_modules(root: Path) -> dict[str, set[str]]:
@@ -98,8 +104,8 @@ def _imported_modules(root: Path) -> dict[str, set[str]]:
     return found
 
 
-def test_controller_and_core_never_import_dill_pickle_or_the_node() -> None:
-    for package in ("daffi-controller", "daffi-core"):
+def test_controller_core_and_codegen_never_import_dill_pickle_or_the_node() -> None:
+    for package in ("daffi-controller", "daffi-core", "daffi-codegen"):
         imported = set().union(*_imported_modules(PACKAGES / package / "src").values())
         assert not imported & {"dill", "pickle", "daffi"}, (package, imported)
 

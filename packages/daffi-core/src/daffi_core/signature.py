@@ -33,7 +33,7 @@ _KINDS_BACK = {v: k for k, v in _KINDS.items()}
 
 def describe(func: Callable[..., Any], name: str | None = None, *, skip_first: bool = False) -> pb.CallbackSignature:
     """The announcement of ``func`` under ``name`` (``skip_first`` drops ``self``/``cls``)."""
-    sig = inspect.signature(func)
+    sig = _evaluated(func, inspect.signature(func))
     params = list(sig.parameters.values())
     if skip_first and params:
         params = params[1:]
@@ -59,7 +59,43 @@ def describe(func: Callable[..., Any], name: str | None = None, *, skip_first: b
         out.parameters.append(param)
     if sig.return_annotation is not inspect.Signature.empty:
         out.returns.CopyFrom(annotation(sig.return_annotation))
+        if out.is_generator:
+            item = _yield_type(sig.return_annotation)
+            if item is not None:
+                out.yields.CopyFrom(annotation(item))
     return out
+
+
+_ITERATORS = {
+    collections.abc.Iterator, collections.abc.Iterable, collections.abc.Generator,
+    collections.abc.AsyncIterator, collections.abc.AsyncIterable, collections.abc.AsyncGenerator,
+}
+
+
+def _yield_type(returns: object) -> object | None:
+    """``Y`` of ``Iterator[Y]``, ``Generator[Y, S, R]`` and their async forms."""
+    if typing.get_origin(returns) in _ITERATORS:
+        args = typing.get_args(returns)
+        return args[0] if args else None
+    return None
+
+
+def _evaluated(func: Callable[..., Any], sig: inspect.Signature) -> inspect.Signature:
+    """Resolve string annotations (``from __future__ import annotations``) one by one, where they resolve."""
+    namespace = getattr(inspect.unwrap(func), "__globals__", {})
+
+    def resolve(value: Any) -> Any:
+        if not isinstance(value, str):
+            return value
+        try:
+            return eval(value, namespace)  # the callee's own annotation text, in its own module
+        except Exception:
+            return value
+
+    return sig.replace(
+        parameters=[p.replace(annotation=resolve(p.annotation)) for p in sig.parameters.values()],
+        return_annotation=resolve(sig.return_annotation),
+    )
 
 
 class _Default:

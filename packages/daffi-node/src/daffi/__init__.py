@@ -16,10 +16,12 @@ from daffi_core.errors import (
 )
 
 from daffi.__about__ import __version__
+from daffi._caller import RemoteIterator
 from daffi._decorators import Fetcher, __body_unknown__, callback, callback_and_fetcher, fetcher
 from daffi._global import Global
 from daffi._modifiers import BG, BROADCAST, FG, PERIOD, STREAM
-from daffi._results import Args, AsyncResult, ScheduledTask
+from daffi._results import Args, AsyncResult, AwaitableValue, ScheduledTask
+from daffi._typed import remote
 
 __all__ = [
     "BG",
@@ -29,12 +31,14 @@ __all__ = [
     "STREAM",
     "Args",
     "AsyncResult",
+    "AwaitableValue",
     "DaffiError",
     "Fetcher",
     "Global",
     "GlobalContextError",
     "InitializationError",
     "RemoteCallError",
+    "RemoteIterator",
     "RemoteStoppedUnexpectedly",
     "ScheduledTask",
     "TimeoutError",
@@ -43,4 +47,5 @@ __all__ = [
     "callback",
     "callback_and_fetcher",
     "fetcher",
+    "remote",
 ]

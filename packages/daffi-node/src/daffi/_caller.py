@@ -13,7 +13,7 @@ import threading
 from collections import deque
 from collections.abc import Iterable
 from concurrent.futures import Future
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any, Generic, NamedTuple, TypeVar
 
 from daffi_core.errors import DaffiError, RemoteStoppedUnexpectedly, TimeoutError
 from daffi_core.proto import daffi_pb2 as pb
@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from daffi._node import Node
 
 M = pb.Message
+Y = TypeVar("Y")
 #: Items a stream sender may have in flight beyond the slowest receiver's acknowledgement.
 STREAM_WINDOW = 512
 #: A generator consumer acknowledges every this many items.
@@ -291,7 +292,7 @@ class Caller:
         return len(self._pending)
 
 
-class RemoteIterator:
+class RemoteIterator(Generic[Y]):
     """Items of a remote generator callback; ``for`` or ``async for``. Leaving early stops the generator."""
 
     def __init__(self, caller: Caller, pending: Pending) -> None:
@@ -300,24 +301,24 @@ class RemoteIterator:
         self._consumed = 0
         self._finished = False
 
-    def __iter__(self) -> RemoteIterator:
+    def __iter__(self) -> RemoteIterator[Y]:
         return self
 
-    def __next__(self) -> Any:
+    def __next__(self) -> Y:
         assert self._pending.items is not None
         return self._next(self._pending.items.take())
 
-    def __aiter__(self) -> RemoteIterator:
+    def __aiter__(self) -> RemoteIterator[Y]:
         return self
 
-    async def __anext__(self) -> Any:
+    async def __anext__(self) -> Y:
         assert self._pending.items is not None
         try:
             return self._next(await self._pending.items.take_async())
         except StopIteration:
             raise StopAsyncIteration from None
 
-    def _next(self, item: Reply | None) -> Any:
+    def _next(self, item: Reply | None) -> Y:
         if item is None:
             self._finished = True
             end = self._pending.items.end if self._pending.items is not None else None
@@ -329,7 +330,8 @@ class RemoteIterator:
         self._consumed += 1
         if self._consumed % YIELD_ACK_EVERY == 0:
             self._caller.ack_yields(self._pending, self._consumed)
-        return decode(item)
+        value: Y = decode(item)
+        return value
 
     def close(self) -> None:
         """Stop the remote generator (GeneratorExit is raised in it)."""
@@ -341,7 +343,7 @@ class RemoteIterator:
     async def aclose(self) -> None:
         self.close()
 
-    def __enter__(self) -> RemoteIterator:
+    def __enter__(self) -> RemoteIterator[Y]:
         return self
 
     def __exit__(self, *exc: object) -> None:

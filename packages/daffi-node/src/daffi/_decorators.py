@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import functools
 import inspect
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any, TypeVar, overload
 
 from daffi_core.errors import InitializationError
 
 from daffi._execute import RemoteCall, execute
-from daffi._modifiers import Modifier, as_modifier
+from daffi._modifiers import STREAM, Modifier, as_modifier
 from daffi._registry import register_class, register_function
 
 T = TypeVar("T")
@@ -63,6 +63,10 @@ class Fetcher:
         """The call, waiting for ``& MODIFIER``."""
         body = self.__wrapped__ if self.args_from_body else None
         return RemoteCall(self.name, args, kwargs, is_async=self.is_async, body=body)
+
+    def stream(self, items: Iterable[Any], modifier: Any = STREAM) -> Any:
+        """``STREAM`` every item to every node offering the callback; same as ``f.call(items) & STREAM``."""
+        return execute(RemoteCall(self.name, (items,), {}, is_async=self.is_async), as_modifier(modifier))
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         call = self.call(*args, **kwargs)

@@ -434,6 +434,7 @@ class CallbackSignature(_message.Message):
     TAKES_G_FIELD_NUMBER: _builtins.int
     MODULE_FIELD_NUMBER: _builtins.int
     QUALNAME_FIELD_NUMBER: _builtins.int
+    YIELDS_FIELD_NUMBER: _builtins.int
     name: _builtins.str
     """the name callers use"""
     doc: _builtins.str
@@ -451,6 +452,10 @@ class CallbackSignature(_message.Message):
 
     @_builtins.property
     def returns(self) -> Global___Annotation: ...
+    @_builtins.property
+    def yields(self) -> Global___Annotation:
+        """generators: the item type, from the return annotation"""
+
     def __init__(
         self,
         *,
@@ -463,14 +468,20 @@ class CallbackSignature(_message.Message):
         takes_g: _builtins.bool = ...,
         module: _builtins.str = ...,
         qualname: _builtins.str = ...,
+        yields: Global___Annotation | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["_returns", b"_returns", "returns", b"returns"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_returns", b"_returns", "_yields", b"_yields", "returns", b"returns", "yields", b"yields"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_returns", b"_returns", "doc", b"doc", "is_async", b"is_async", "is_generator", b"is_generator", "module", b"module", "name", b"name", "parameters", b"parameters", "qualname", b"qualname", "returns", b"returns", "takes_g", b"takes_g"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_returns", b"_returns", "_yields", b"_yields", "doc", b"doc", "is_async", b"is_async", "is_generator", b"is_generator", "module", b"module", "name", b"name", "parameters", b"parameters", "qualname", b"qualname", "returns", b"returns", "takes_g", b"takes_g", "yields", b"yields"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__returns: _TypeAlias = _typing.Literal["returns"]  # noqa: Y015
     _WhichOneofArgType__returns: _TypeAlias = _typing.Literal["_returns", b"_returns"]  # noqa: Y015
+    _WhichOneofReturnType__yields: _TypeAlias = _typing.Literal["yields"]  # noqa: Y015
+    _WhichOneofArgType__yields: _TypeAlias = _typing.Literal["_yields", b"_yields"]  # noqa: Y015
+    @_typing.overload
     def WhichOneof(self, oneof_group: _WhichOneofArgType__returns) -> _WhichOneofReturnType__returns | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__yields) -> _WhichOneofReturnType__yields | None: ...
 
 Global___CallbackSignature: _TypeAlias = CallbackSignature  # noqa: Y015
 

@@ -1,0 +1,3 @@
+from daffi_codegen.cli import main
+
+raise SystemExit(main())
