@@ -24,6 +24,9 @@ parser.add_argument("--stage", type=int, default=0, help="register stage<N> of a
 parser.add_argument("--last-stage", type=int, default=3)
 parser.add_argument("--with-instance", action="store_true", help="create the Counter instance")
 parser.add_argument("--controller", action="store_true", help="host the controller too")
+parser.add_argument("--ssl-ca")
+parser.add_argument("--ssl-certificate")
+parser.add_argument("--ssl-key")
 args = parser.parse_args()
 NAME: str = args.name
 
@@ -157,7 +160,8 @@ if __name__ == "__main__":
     address: dict[str, Any] = (
         {"unix_sock_path": args.unix_sock_path} if args.unix_sock_path else {"host": args.host, "port": args.port}
     )
-    g = Global(process_name=NAME, init_controller=args.controller, **address)
+    tls = {"ssl_ca": args.ssl_ca, "ssl_certificate": args.ssl_certificate, "ssl_key": args.ssl_key}
+    g = Global(process_name=NAME, init_controller=args.controller, **address, **tls)
     print(f"READY {NAME}", flush=True)
     g.join()
     print(f"STOPPED {NAME}", flush=True)

@@ -136,14 +136,16 @@ class Procs:
     def python(self, *args: str, env: dict[str, str] | None = None) -> Proc:
         return self.spawn(sys.executable, *args, env=env)
 
-    def controller(self, where: Where, *extra: str) -> Proc:
-        proc = self.python("-m", "daffi_controller", *where.argv, *extra)
+    def controller(self, where: Where, *extra: str, env: dict[str, str] | None = None) -> Proc:
+        proc = self.python("-m", "daffi_controller", *where.argv, *extra, env=env)
         proc.wait_line("ready on")
         return proc
 
-    def service(self, where: Where, name: str, script: str = "service.py", *extra: str) -> Proc:
+    def service(
+        self, where: Where, name: str, script: str = "service.py", *extra: str, env: dict[str, str] | None = None
+    ) -> Proc:
         """A node from tests/services running ``script``; returns once it is connected."""
-        proc = self.python(str(SERVICES / script), "--name", name, *where.argv, *extra)
+        proc = self.python(str(SERVICES / script), "--name", name, *where.argv, *extra, env=env)
         proc.wait_line(f"READY {name}")
         return proc
 

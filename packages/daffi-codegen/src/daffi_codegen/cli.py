@@ -11,6 +11,7 @@ from typing import Any
 
 from daffi_core.address import Address
 from daffi_core.errors import InitializationError
+from daffi_core.security import ClientSecurity, ClientTLS, resolve_token
 
 from daffi_codegen.__about__ import __version__
 from daffi_codegen.collect import CollectError, fetch_catalog, select
@@ -44,6 +45,11 @@ def _parser() -> argparse.ArgumentParser:
         "--wait-process", action="append", default=[], help="wait until this process is connected (repeatable)"
     )
     parser.add_argument("--timeout", type=float, default=10.0, help="seconds to wait for the controller and nodes")
+    security = parser.add_argument_group("security")
+    security.add_argument("--token-file", help="file holding the controller's token (default: $DAFFI_TOKEN)")
+    security.add_argument("--ssl-ca", help="CA (PEM) to trust for a TLS controller")
+    security.add_argument("--ssl-certificate", help="client certificate (PEM) for mutual TLS")
+    security.add_argument("--ssl-key", help="the client certificate's key (PEM)")
     parser.add_argument("--version", action="version", version=f"daffi-codegen {__version__}")
     return parser
 
@@ -53,7 +59,11 @@ def main(argv: list[str] | None = None) -> int:
     try:
         host = "localhost" if args.port is not None and args.host is None and not args.unix_sock_path else args.host
         address = Address.resolve(host, args.port, args.unix_sock_path)
-        catalog = fetch_catalog(address, args.wait_process, args.timeout)
+        tls = (
+            ClientTLS(args.ssl_ca, args.ssl_certificate, args.ssl_key) if args.ssl_ca or args.ssl_certificate else None
+        )
+        security = ClientSecurity(resolve_token(token_file=args.token_file), tls)
+        catalog = fetch_catalog(address, args.wait_process, args.timeout, security)
         nodes = select(catalog, args.process)
     except (CollectError, InitializationError) as exc:
         print(f"daffi-codegen: error: {exc}", file=sys.stderr)

@@ -11,32 +11,40 @@ from daffi_core.address import Address
 from daffi_core.channel import CLIENT_OPTIONS
 from daffi_core.proto import daffi_pb2 as pb
 from daffi_core.proto import daffi_pb2_grpc as pb_grpc
+from daffi_core.security import ClientSecurity
 
 
 class CollectError(Exception):
     """The controller could not be reached, or the awaited nodes did not show up in time."""
 
 
-def fetch_catalog(address: Address, wait_for: Iterable[str] = (), timeout: float = 10.0) -> pb.Catalog:
+def fetch_catalog(
+    address: Address, wait_for: Iterable[str] = (), timeout: float = 10.0, security: ClientSecurity | None = None
+) -> pb.Catalog:
     """The controller's catalog once every process in ``wait_for`` is connected (within ``timeout`` s)."""
-    return asyncio.run(_fetch(address, set(wait_for), timeout))
+    return asyncio.run(_fetch(address, set(wait_for), timeout, security or ClientSecurity()))
 
 
-async def _fetch(address: Address, waiting: set[str], timeout: float) -> pb.Catalog:
+async def _fetch(address: Address, waiting: set[str], timeout: float, security: ClientSecurity) -> pb.Catalog:
     deadline = time.monotonic() + timeout
     last_error = ""
-    async with grpc.aio.insecure_channel(address.target, options=CLIENT_OPTIONS) as channel:
+    async with security.channel(address.target, CLIENT_OPTIONS) as channel:
         stub = pb_grpc.ControllerStub(channel)
         while True:
             remaining = deadline - time.monotonic()
             try:
-                catalog = await stub.GetCatalog(pb.CatalogRequest(), timeout=max(0.1, min(remaining, 5.0)))
+                catalog = await stub.GetCatalog(
+                    pb.CatalogRequest(), timeout=max(0.1, min(remaining, 5.0)), metadata=security.metadata
+                )
                 missing = waiting - {n.process_name for n in catalog.nodes}
                 if not missing:
                     return catalog
                 last_error = f"still waiting for {', '.join(sorted(missing))}"
             except grpc.aio.AioRpcError as exc:
-                last_error = f"no controller answered at {address} ({exc.code().name})"
+                if exc.code() == grpc.StatusCode.UNAUTHENTICATED:
+                    raise CollectError(f"the controller at {address} refused: {exc.details()}") from None
+                if not last_error.startswith("still waiting"):  # one slow poll does not hide what is missing
+                    last_error = f"no controller answered at {address} ({exc.code().name})"
             if time.monotonic() >= deadline:
                 raise CollectError(f"{last_error} after {timeout:g} s")
             await asyncio.sleep(0.1)  # polling a remote catalog: nothing to wait on locally

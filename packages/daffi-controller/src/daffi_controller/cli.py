@@ -15,6 +15,7 @@ os.environ.setdefault("GRPC_VERBOSITY", "NONE")
 from daffi_core.address import Address
 from daffi_core.errors import InitializationError
 from daffi_core.protocol import PROTOCOL_VERSION
+from daffi_core.security import ServerTLS, resolve_token
 
 from daffi_controller.__about__ import __version__
 from daffi_controller.server import ControllerServer
@@ -31,13 +32,23 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--port", type=int, help="TCP port to listen on")
     parser.add_argument("--unix-sock-path", help="path of the UNIX socket file (default <tempdir>/daffi/.sock)")
     parser.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    security = parser.add_argument_group("security")
+    security.add_argument("--token-file", help="nodes must present the token in this file (default: $DAFFI_TOKEN)")
+    security.add_argument("--ssl-certificate", help="serve TLS with this certificate (PEM); needs --ssl-key")
+    security.add_argument("--ssl-key", help="the certificate's private key (PEM)")
+    security.add_argument("--ssl-ca", help="CA (PEM) that signs the nodes' client certificates")
+    security.add_argument(
+        "--require-client-cert",
+        action="store_true",
+        help="mutual TLS: refuse nodes without a certificate from --ssl-ca",
+    )
     parser.add_argument("--version", action="version", version=f"daffi-controller {__version__}")
     return parser
 
 
-async def serve(address: Address, grace: float = 2.0) -> None:
+async def serve(address: Address, token: str | None = None, tls: ServerTLS | None = None, grace: float = 2.0) -> None:
     """Serve until SIGINT or SIGTERM, then stop within ``grace`` seconds."""
-    server = ControllerServer(address)
+    server = ControllerServer(address, token, tls)
     await server.start()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -59,7 +70,13 @@ def main(argv: list[str] | None = None) -> int:
         if args.port is not None and args.host is None and args.unix_sock_path is None:
             args.host = "localhost"
         address = Address.resolve(args.host, args.port, args.unix_sock_path)
-        asyncio.run(serve(address))
+        token = resolve_token(token_file=args.token_file)
+        tls = None
+        if args.ssl_certificate or args.ssl_key or args.ssl_ca or args.require_client_cert:
+            if not (args.ssl_certificate and args.ssl_key):
+                raise InitializationError("TLS needs both --ssl-certificate and --ssl-key")
+            tls = ServerTLS(args.ssl_certificate, args.ssl_key, args.ssl_ca, args.require_client_cert)
+        asyncio.run(serve(address, token, tls))
     except InitializationError as exc:
         print(f"daffi-controller: error: {exc}", file=sys.stderr)
         return 2

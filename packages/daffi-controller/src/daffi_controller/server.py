@@ -13,7 +13,11 @@ from daffi_core.address import Address
 from daffi_core.channel import SERVER_OPTIONS
 from daffi_core.errors import InitializationError
 from daffi_core.proto import daffi_pb2_grpc as pb_grpc
+from daffi_core.security import ServerTLS
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_health.v1._async import HealthServicer
 
+from daffi_controller.auth import TokenCheck
 from daffi_controller.servicer import ControllerServicer
 
 log = logging.getLogger("daffi.controller")
@@ -22,8 +26,12 @@ log = logging.getLogger("daffi.controller")
 class ControllerServer:
     """A controller bound to one address, run on the current asyncio loop."""
 
-    def __init__(self, address: Address) -> None:
+    def __init__(self, address: Address, token: str | None = None, tls: ServerTLS | None = None) -> None:
+        if tls is not None and address.unix_path is not None:
+            raise InitializationError("TLS applies to TCP; a UNIX socket is protected by its file permissions")
         self.address = address
+        self._token = token
+        self._tls = tls
         self.servicer = ControllerServicer()
         self._server: grpc.aio.Server | None = None
         self.port: int | None = address.port
@@ -34,10 +42,16 @@ class ControllerServer:
             _claim_unix_path(self.address)
         else:
             _probe_tcp(self.address)
-        server = grpc.aio.server(options=SERVER_OPTIONS)
+        interceptors = [TokenCheck(self._token)] if self._token else []
+        server = grpc.aio.server(options=SERVER_OPTIONS, interceptors=interceptors)
         pb_grpc.add_ControllerServicer_to_server(self.servicer, server)
+        health = HealthServicer()
+        health_pb2_grpc.add_HealthServicer_to_server(health, server)
         try:
-            port = server.add_insecure_port(self.address.target)
+            if self._tls is not None:
+                port = server.add_secure_port(self.address.target, self._tls.credentials())
+            else:
+                port = server.add_insecure_port(self.address.target)
         except RuntimeError as exc:
             raise InitializationError(f"cannot listen on {self.address}: {_bind_reason(self.address)}") from exc
         if port == 0 and self.address.unix_path is None:
@@ -45,6 +59,8 @@ class ControllerServer:
         if self.address.unix_path is None:
             self.port = port
         await server.start()
+        for service in ("", "daffi.v1.Controller"):
+            await health.set(service, health_pb2.HealthCheckResponse.SERVING)
         if self.address.unix_path is not None:
             os.chmod(self.address.unix_path, 0o600)
         self._server = server
@@ -65,8 +81,10 @@ class ControllerServer:
 
     def describe(self) -> str:
         if self.address.unix_path is not None:
-            return f"unix:{self.address.unix_path}"
-        return f"{self.address.host}:{self.port}"
+            where = f"unix:{self.address.unix_path}"
+        else:
+            where = f"{self.address.host}:{self.port}" + (" (TLS)" if self._tls is not None else "")
+        return where + (", token required" if self._token else "")
 
 
 def _claim_unix_path(address: Address) -> None:

@@ -67,8 +67,12 @@ def describe(func: Callable[..., Any], name: str | None = None, *, skip_first: b
 
 
 _ITERATORS = {
-    collections.abc.Iterator, collections.abc.Iterable, collections.abc.Generator,
-    collections.abc.AsyncIterator, collections.abc.AsyncIterable, collections.abc.AsyncGenerator,
+    collections.abc.Iterator,
+    collections.abc.Iterable,
+    collections.abc.Generator,
+    collections.abc.AsyncIterator,
+    collections.abc.AsyncIterable,
+    collections.abc.AsyncGenerator,
 }
 
 

@@ -16,6 +16,7 @@ from typing import Any
 from daffi_core.address import Address
 from daffi_core.errors import GlobalContextError, InitializationError, TimeoutError
 from daffi_core.proto import daffi_pb2 as pb
+from daffi_core.security import ClientSecurity, ClientTLS, ServerTLS, resolve_token
 
 from daffi import _serde
 from daffi._bridge import async_library, wait, wait_async
@@ -83,15 +84,30 @@ class Global:
         on_node_connect: Callable[[Global, str], Any] | None = None,
         on_node_disconnect: Callable[[Global, str], Any] | None = None,
         *,
+        token: str | None = None,
+        ssl_certificate: str | None = None,
+        ssl_key: str | None = None,
+        ssl_ca: str | None = None,
+        ssl_require_client_cert: bool = False,
         connect_timeout: float = 30.0,
         async_backend: str | None = None,
     ) -> None:
+        """Start the components.
+
+        ``token`` (default ``$DAFFI_TOKEN``) is required from every node by a controller started
+        here and presented by the node. TLS (TCP only): a controller started here serves
+        ``ssl_certificate``/``ssl_key`` and, with ``ssl_require_client_cert``, admits only nodes
+        with a certificate signed by ``ssl_ca``; a node trusts ``ssl_ca`` (or, hosting the
+        controller, its certificate) and presents ``ssl_certificate``/``ssl_key`` when given.
+        """
         global _current
         if not (init_controller or init_node):
             raise InitializationError("nothing to start: init_controller and init_node are both False")
         if async_backend not in (None, "asyncio", "trio"):
             raise InitializationError(f"async_backend must be 'asyncio' or 'trio', not {async_backend!r}")
         self.address = Address.resolve(host, port, unix_sock_path)
+        self._token = resolve_token(token)
+        self._tls = _tls_settings(init_controller, ssl_certificate, ssl_key, ssl_ca, ssl_require_client_cert)
         self.process_name = process_name or f"node-{uuid.uuid4().hex[:12]}"
         self.is_controller = init_controller
         self._stopped = threading.Event()
@@ -117,8 +133,9 @@ class Global:
                     "on_node_connect": on_node_connect,
                     "on_node_disconnect": on_node_disconnect,
                 }
+                security = ClientSecurity(self._token, self._tls[1] if self._tls else None)
                 self._node = Node(
-                    self, self.process_name, self.address, self._runtime.loop, self._pool, self._runner, hooks
+                    self, self.process_name, self.address, security, self._runtime.loop, self._pool, self._runner, hooks
                 )
                 self._node.start(connect_timeout)
         except BaseException:
@@ -135,7 +152,7 @@ class Global:
                 "init_controller=True needs the controller package: pip install daffi-node[controller] "
                 "(or pip install daffi-controller)"
             ) from None
-        server = ControllerServer(self.address)
+        server = ControllerServer(self.address, self._token, self._tls[0] if self._tls else None)
         self._runtime.run(server.start(), 30)
         self._server = server
         log.info("controller of %r listening on %s", self.process_name, server.describe())
@@ -311,6 +328,26 @@ class Global:
     def __repr__(self) -> str:
         roles = [r for r, on in (("controller", self._server is not None), ("node", self._node is not None)) if on]
         return f"<Global {self.process_name!r} {'+'.join(roles)} at {self.address}>"
+
+
+def _tls_settings(
+    hosts_controller: bool, certificate: str | None, key: str | None, ca: str | None, require_client_cert: bool
+) -> tuple[ServerTLS | None, ClientTLS] | None:
+    """(the controller's TLS, the node's TLS) for these arguments; None for plaintext."""
+    if not (certificate or key or ca or require_client_cert):
+        return None
+    if (certificate is None) != (key is None):
+        raise InitializationError("ssl_certificate and ssl_key go together")
+    server = None
+    if hosts_controller:
+        if certificate is None or key is None:
+            raise InitializationError("a controller serving TLS needs ssl_certificate and ssl_key")
+        server = ServerTLS(certificate, key, ca, require_client_cert)
+        # Its own node trusts the controller's certificate when no CA is named (self-signed).
+        return server, ClientTLS(
+            ca or certificate, certificate if require_client_cert else None, key if require_client_cert else None
+        )
+    return server, ClientTLS(ca, certificate, key)
 
 
 @contextlib.contextmanager

@@ -20,6 +20,7 @@ from daffi_core.outbox import Outbox
 from daffi_core.proto import daffi_pb2 as pb
 from daffi_core.proto import daffi_pb2_grpc as pb_grpc
 from daffi_core.protocol import DOWNSTREAM, PROTOCOL_VERSION
+from daffi_core.security import ClientSecurity as Security
 
 from daffi.__about__ import __version__
 from daffi._callee import Callee
@@ -49,6 +50,7 @@ class Node:
         g: Global,
         process_name: str,
         address: Address,
+        security: Security,
         loop: asyncio.AbstractEventLoop,
         pool: DaemonPool,
         runner: AsyncRunner,
@@ -57,6 +59,7 @@ class Node:
         self.g = g
         self.process_name = process_name
         self.address = address
+        self.security = security
         self.loop = loop
         self.pool = pool
         self.runner = runner
@@ -118,7 +121,7 @@ class Node:
                 outbox.put(frame)
 
     async def _run(self) -> None:
-        channel = grpc.aio.insecure_channel(self.address.target, options=CLIENT_OPTIONS)
+        channel = self.security.channel(self.address.target, CLIENT_OPTIONS)
         stub = pb_grpc.ControllerStub(channel)
         backoff = 0.05
         try:
@@ -131,6 +134,16 @@ class Node:
                         self._first.set_exception(InitializationError(f"the controller refused this node: {rejected}"))
                         return
                     log.error("the controller refused this node on reconnect: %s", rejected)
+                except grpc.aio.AioRpcError as exc:
+                    if exc.code() != grpc.StatusCode.UNAUTHENTICATED:
+                        log.debug("connection to %s ended: %r", self.address, exc)
+                    elif not self._first.done():
+                        self._first.set_exception(
+                            InitializationError(f"the controller refused this node: {exc.details()}")
+                        )
+                        return
+                    else:
+                        log.error("the controller refused this node on reconnect: %s", exc.details())
                 except asyncio.CancelledError:
                     raise
                 except Exception as exc:  # gRPC errors, a dropped stream
@@ -151,7 +164,7 @@ class Node:
                 await channel.close(None)
 
     async def _session(self, stub: pb_grpc.ControllerStub) -> bool:
-        call = stub.Connect()
+        call = stub.Connect(metadata=self.security.metadata)
         self._call = call
         hello = pb.Hello(
             protocol_version=PROTOCOL_VERSION,
