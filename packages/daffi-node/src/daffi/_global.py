@@ -5,6 +5,7 @@ from __future__ import annotations
 import atexit
 import contextlib
 import logging
+import os
 import signal
 import threading
 import uuid
@@ -14,7 +15,7 @@ from types import FrameType, TracebackType
 from typing import Any
 
 from daffi_core.address import Address
-from daffi_core.errors import GlobalContextError, InitializationError, TimeoutError
+from daffi_core.errors import DaffiError, GlobalContextError, InitializationError, TimeoutError
 from daffi_core.proto import daffi_pb2 as pb
 from daffi_core.security import ClientSecurity, ClientTLS, ServerTLS, resolve_token
 
@@ -36,8 +37,32 @@ MAX_CALLBACK_THREADS = 64
 _JOIN_POLL = 0.1
 
 
+#: Set in a child forked from a process that ran a Global: its threads did not survive the fork.
+_forked_from: int | None = None
+_FORK_ADVICE = (
+    "this process was forked from process {pid}, which runs a daffi Global; its node (threads, gRPC "
+    "connection) does not exist in the fork. Create Global in the child before calling, from a child "
+    "started with multiprocessing's 'spawn' or 'forkserver' method, or with subprocess."
+)
+
+
+def _after_fork_in_child() -> None:
+    global _forked_from
+    if _current is not None:
+        _forked_from = os.getppid()
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
+def _check_not_forked() -> None:
+    if _forked_from is not None:
+        raise DaffiError(_FORK_ADVICE.format(pid=_forked_from))
+
+
 def current(for_name: str = "") -> Global:
     """The running Global of this process."""
+    _check_not_forked()
     g = _current
     if g is None:
         what = f" to call {for_name!r}" if for_name else ""
@@ -101,6 +126,8 @@ class Global:
         controller, its certificate) and presents ``ssl_certificate``/``ssl_key`` when given.
         """
         global _current
+        if _forked_from is not None:
+            raise InitializationError(_FORK_ADVICE.format(pid=_forked_from))
         if not (init_controller or init_node):
             raise InitializationError("nothing to start: init_controller and init_node are both False")
         if async_backend not in (None, "asyncio", "trio"):
@@ -172,6 +199,9 @@ class Global:
 
     def _shutdown(self, grace: float) -> None:
         global _current
+        if _forked_from is not None:  # the parent's threads are not here: nothing to stop, nothing to wait for
+            self._stopped.set()
+            return
         with self._stop_lock:
             if self._stopped.is_set():
                 return
@@ -246,6 +276,7 @@ class Global:
 
     # -- the node
     def _require_node(self) -> Node:
+        _check_not_forked()
         if self._stopped.is_set():
             raise GlobalContextError("Global can no longer make remote calls because it was stopped")
         if self._node is None:
