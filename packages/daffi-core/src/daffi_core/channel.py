@@ -30,7 +30,9 @@ SERVER_OPTIONS: list[tuple[str, int]] = [
 CLIENT_OPTIONS: list[tuple[str, int]] = [
     *_COMMON,
     ("grpc.enable_retries", 0),
+    # Reconnect to a restarted controller within about a second (gRPC's minimum is 20 s otherwise).
     ("grpc.initial_reconnect_backoff_ms", 100),
+    ("grpc.min_reconnect_backoff_ms", 100),
     ("grpc.max_reconnect_backoff_ms", 1_000),
 ]
 
