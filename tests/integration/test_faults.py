@@ -23,6 +23,7 @@ from daffi import (
     RemoteStoppedUnexpectedly,
 )
 
+from tests.support.nodes import wait_until
 from tests.support.procs import Proc, Procs, Where
 
 T = TypeVar("T")
@@ -52,13 +53,6 @@ def outcome(future: Future[Any], timeout: float) -> tuple[Any, BaseException | N
         pytest.fail(f"the call was still blocked after {timeout} s")
     took = time.monotonic() - began
     return (None if exc else future.result()), exc, took
-
-
-def wait_for(predicate: Callable[[], bool], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, f"{what}: not true within {timeout} s"
-        time.sleep(0.02)
 
 
 def daffi_threads() -> list[str]:
@@ -98,7 +92,7 @@ def test_calls_go_to_the_survivor(procs: Procs, controller: Where) -> None:
         for _ in range(5):
             result, exc, _ = outcome(in_thread(lambda: g.call.whoami() & FG), 10)
             assert (exc is None and result == "b") or isinstance(exc, RemoteStoppedUnexpectedly), (result, exc)
-        wait_for(lambda: "a" not in g.registered_callbacks, 10, "'a' left the catalog")
+        wait_until(lambda: "a" not in g.registered_callbacks, 10, "'a' left the catalog")
         assert [g.call.whoami() & FG for _ in range(6)] == ["b"] * 6
 
 
@@ -111,7 +105,7 @@ def test_controller_killed_and_restarted(procs: Procs, where: Where) -> None:
     with Global(process_name="caller", connect_timeout=10, **where.kwargs) as g:
         assert g.call.add(1, 2) & FG == 3
         ctl.kill()
-        wait_for(lambda: not g._node.connected if g._node else False, 10, "the caller noticed the outage")
+        wait_until(lambda: not g._node.connected if g._node else False, 10, "the caller noticed the outage")
 
         # During the outage a call fails with a daffi error, within a bound.
         _, exc, took = outcome(in_thread(lambda: g.call.add(1, 2) & FG), 20)
@@ -188,7 +182,7 @@ def test_no_controller_connect_timeout(where: Where) -> None:
     took = time.monotonic() - began
     assert took < 3, f"took {took:.1f} s"
     assert "controller" in str(info.value)
-    wait_for(lambda: not daffi_threads(), 5, f"daffi threads gone ({daffi_threads()})")
+    wait_until(lambda: not daffi_threads(), 5, f"daffi threads gone ({daffi_threads()})")
     # Nothing of the failed Global is left: another one can start (and fails the same way).
     with pytest.raises(InitializationError):
         Global(process_name="lonely", connect_timeout=0.5, **where.kwargs)
@@ -204,7 +198,7 @@ def test_init_controller_on_busy_port() -> None:
             Global(process_name="ctl", init_controller=True, host="127.0.0.1", port=port, connect_timeout=5)
         assert time.monotonic() - began < 5
         assert str(port) in str(info.value)
-    wait_for(lambda: not daffi_threads(), 5, f"daffi threads gone ({daffi_threads()})")
+    wait_until(lambda: not daffi_threads(), 5, f"daffi threads gone ({daffi_threads()})")
 
 
 # ---------------------------------------------------------------- signals and stop
@@ -225,7 +219,7 @@ def test_service_stops_on_signal(procs: Procs, where: Where, sig: signal.Signals
             began = time.monotonic()
             assert exit_code(svc, 10) == 0, svc.output
             assert time.monotonic() - began < 5
-            wait_for(lambda: "svc" not in g.registered_callbacks, 10, "svc left")
+            wait_until(lambda: "svc" not in g.registered_callbacks, 10, "svc left")
     if hosts_controller:
         svc.signal(sig)
         began = time.monotonic()
@@ -268,12 +262,12 @@ def test_signal_with_connected_peers(procs: Procs, where: Where) -> None:
 
 def test_stop_with_bg_call_in_flight(procs: Procs, controller: Where) -> None:
     procs.service(controller, "svc")
-    wait_for(lambda: not daffi_threads(), 5, f"no daffi threads before the test ({daffi_threads()})")
+    wait_until(lambda: not daffi_threads(), 5, f"no daffi threads before the test ({daffi_threads()})")
     grace = 3.0
     g = Global(process_name="caller", **controller.kwargs)
     try:
         result = g.call.slow(1) & BG
-        wait_for(lambda: bool(g._node and g._node.caller.open_calls), 5, "the call is open")
+        wait_until(lambda: bool(g._node and g._node.caller.open_calls), 5, "the call is open")
     finally:
         began = time.monotonic()
         g.stop(grace=grace)
@@ -281,6 +275,6 @@ def test_stop_with_bg_call_in_flight(procs: Procs, controller: Where) -> None:
     assert took < grace + 1, f"stop() took {took:.1f} s with grace {grace}"
     # The call had time to finish within the grace period.
     assert result.get(timeout=1) == "svc"
-    wait_for(lambda: not daffi_threads(), 5, f"daffi threads still alive: {daffi_threads()}")
+    wait_until(lambda: not daffi_threads(), 5, f"daffi threads still alive: {daffi_threads()}")
     with pytest.raises(DaffiError):
         g.call.add(1, 2) & FG

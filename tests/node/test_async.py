@@ -10,8 +10,9 @@ from typing import Any
 import daffi
 import pytest
 import trio
-from daffi import BG, BROADCAST, FG, STREAM, AsyncResult, Global, __body_unknown__, fetcher
+from daffi import BG, BROADCAST, FG, STREAM, AsyncResult, __body_unknown__, fetcher
 
+from tests.support.nodes import caller
 from tests.support.procs import Procs, Where
 
 
@@ -31,10 +32,6 @@ async def slow(seconds: float) -> str:
 async def count_up(n: int) -> Iterator[int]:
     __body_unknown__(n)
     return iter(())  # never run
-
-
-def caller(where: Where) -> Global:
-    return Global(process_name="caller", **where.kwargs)
 
 
 def test_asyncio_caller(procs: Procs, controller: Where, capsys: pytest.CaptureFixture[str]) -> None:

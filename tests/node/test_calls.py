@@ -24,7 +24,6 @@ from daffi import (
     PERIOD,
     Args,
     AsyncResult,
-    Global,
     GlobalContextError,
     RemoteCallError,
     __body_unknown__,
@@ -33,6 +32,7 @@ from daffi import (
 )
 from daffi._registry import REGISTRY
 
+from tests.support.nodes import caller, wait_until
 from tests.support.procs import Procs, Where
 
 # -- module-level fetchers (the usual way to declare them)
@@ -53,19 +53,6 @@ def whoami() -> str:
 @fetcher(FG(timeout=5))
 def echo(data: Any) -> Any:
     __body_unknown__(data)
-
-
-def wait_until(predicate: Callable[[], bool], timeout: float = 10.0, what: str = "condition") -> None:
-    """Poll ``predicate`` until it holds; fail after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what} did not hold within {timeout} s")
-        time.sleep(0.05)
-
-
-def caller(where: Where) -> Global:
-    return Global(process_name="caller", **where.kwargs)
 
 
 # -- FG, fetchers, modifiers

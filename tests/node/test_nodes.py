@@ -4,17 +4,13 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import Any
 
 import daffi
 import pytest
 from daffi import FG, Global, GlobalContextError, RemoteCallError
 
+from tests.support.nodes import caller
 from tests.support.procs import SERVICES, Procs, Where
-
-
-def caller(where: Where, **hooks: Any) -> Global:
-    return Global(process_name="caller", **where.kwargs, **hooks)
 
 
 def test_transfer_and_call_runs_on_the_named_node(procs: Procs, controller: Where) -> None:

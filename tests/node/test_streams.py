@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -21,21 +21,8 @@ from daffi import (
     fetcher,
 )
 
+from tests.support.nodes import caller, wait_until
 from tests.support.procs import Procs, Where
-
-
-def wait_until(predicate: Callable[[], bool], timeout: float = 10.0, what: str = "condition") -> None:
-    """Poll ``predicate`` until it holds; fail after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what} did not hold within {timeout} s")
-        time.sleep(0.05)
-
-
-def caller(where: Where) -> Global:
-    return Global(process_name="caller", **where.kwargs)
-
 
 # -- generator callbacks
 

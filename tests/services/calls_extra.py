@@ -5,20 +5,15 @@ Run: python calls_extra.py --name NAME (--host H --port P | --unix-sock-path S)
 
 from __future__ import annotations
 
-import argparse
-import logging
 import threading
 import time
 from collections.abc import Iterator
 from typing import Any
 
-from daffi import Global, callback
+from daffi import callback
+from node_main import options, serve
 
-parser = argparse.ArgumentParser()
-parser.add_argument("--name", required=True)
-parser.add_argument("--host")
-parser.add_argument("--port", type=int)
-parser.add_argument("--unix-sock-path")
+parser = options(__doc__)
 args = parser.parse_args()
 NAME: str = args.name
 
@@ -103,11 +98,4 @@ def varargs(*items: Any) -> list[Any]:
 
 
 if __name__ == "__main__":
-    logging.basicConfig(level=logging.INFO)
-    address: dict[str, Any] = (
-        {"unix_sock_path": args.unix_sock_path} if args.unix_sock_path else {"host": args.host, "port": args.port}
-    )
-    g = Global(process_name=NAME, **address)
-    print(f"READY {NAME}", flush=True)
-    g.join()
-    print(f"STOPPED {NAME}", flush=True)
+    serve(args)

@@ -7,17 +7,10 @@ Run: python calls_peer.py --name NAME (--host H --port P | --unix-sock-path S)
 
 from __future__ import annotations
 
-import argparse
-import logging
-from typing import Any
+from daffi import FG, callback, callback_and_fetcher
+from node_main import options, serve
 
-from daffi import FG, Global, callback, callback_and_fetcher
-
-parser = argparse.ArgumentParser()
-parser.add_argument("--name", required=True)
-parser.add_argument("--host")
-parser.add_argument("--port", type=int)
-parser.add_argument("--unix-sock-path")
+parser = options(__doc__)
 args = parser.parse_args()
 NAME: str = args.name
 
@@ -35,11 +28,4 @@ def ask_peer() -> str:
 
 
 if __name__ == "__main__":
-    logging.basicConfig(level=logging.INFO)
-    address: dict[str, Any] = (
-        {"unix_sock_path": args.unix_sock_path} if args.unix_sock_path else {"host": args.host, "port": args.port}
-    )
-    g = Global(process_name=NAME, **address)
-    print(f"READY {NAME}", flush=True)
-    g.join()
-    print(f"STOPPED {NAME}", flush=True)
+    serve(args)

@@ -10,21 +10,16 @@ optional parameter (compatible), ``--drop-shout`` removes the ``shout`` callback
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import datetime
-import logging
 from collections.abc import Callable, Iterator
 from typing import Any, Literal
 
 from codegen_models import Color, Point
 from daffi import Global, callback
+from node_main import options, serve
 
-parser = argparse.ArgumentParser()
-parser.add_argument("--name", required=True)
-parser.add_argument("--host")
-parser.add_argument("--port", type=int)
-parser.add_argument("--unix-sock-path")
+parser = options(__doc__)
 parser.add_argument("--add-required", action="store_true", help="add(a, b, c): a new required parameter")
 parser.add_argument("--greet-optional", action="store_true", help="greet(..., times=1): a new optional parameter")
 parser.add_argument("--drop-shout", action="store_true", help="do not register shout")
@@ -153,11 +148,4 @@ if not args.drop_shout:
 
 
 if __name__ == "__main__":
-    logging.basicConfig(level=logging.INFO)
-    address: dict[str, Any] = (
-        {"unix_sock_path": args.unix_sock_path} if args.unix_sock_path else {"host": args.host, "port": args.port}
-    )
-    g = Global(process_name=NAME, **address)
-    print(f"READY {NAME}", flush=True)
-    g.join()
-    print(f"STOPPED {NAME}", flush=True)
+    serve(args)

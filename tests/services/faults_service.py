@@ -8,20 +8,13 @@ Run: python faults_service.py --name NAME (--host H --port P | --unix-sock-path 
 
 from __future__ import annotations
 
-import argparse
-import logging
 import threading
 import time
-from typing import Any
 
-from daffi import Global, callback
+from daffi import callback
+from node_main import options, serve
 
-parser = argparse.ArgumentParser()
-parser.add_argument("--name", required=True)
-parser.add_argument("--host")
-parser.add_argument("--port", type=int)
-parser.add_argument("--unix-sock-path")
-parser.add_argument("--controller", action="store_true", help="host the controller too")
+parser = options(__doc__)
 args = parser.parse_args()
 NAME: str = args.name
 
@@ -50,11 +43,4 @@ def hang() -> None:
 
 
 if __name__ == "__main__":
-    logging.basicConfig(level=logging.INFO)
-    address: dict[str, Any] = (
-        {"unix_sock_path": args.unix_sock_path} if args.unix_sock_path else {"host": args.host, "port": args.port}
-    )
-    g = Global(process_name=NAME, init_controller=args.controller, **address)
-    print(f"READY {NAME}", flush=True)
-    g.join()
-    print(f"STOPPED {NAME}", flush=True)
+    serve(args)

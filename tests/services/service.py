@@ -5,28 +5,19 @@ Run: python service.py --name NAME (--host H --port P | --unix-sock-path S) [--s
 
 from __future__ import annotations
 
-import argparse
 import asyncio
-import logging
 import threading
 import time
 from collections.abc import Iterator
 from typing import Any
 
 from daffi import FG, Global, callback
+from node_main import options, serve
 
-parser = argparse.ArgumentParser()
-parser.add_argument("--name", required=True)
-parser.add_argument("--host")
-parser.add_argument("--port", type=int)
-parser.add_argument("--unix-sock-path")
+parser = options(__doc__)
 parser.add_argument("--stage", type=int, default=0, help="register stage<N> of a pipeline")
 parser.add_argument("--last-stage", type=int, default=3)
 parser.add_argument("--with-instance", action="store_true", help="create the Counter instance")
-parser.add_argument("--controller", action="store_true", help="host the controller too")
-parser.add_argument("--ssl-ca")
-parser.add_argument("--ssl-certificate")
-parser.add_argument("--ssl-key")
 args = parser.parse_args()
 NAME: str = args.name
 
@@ -154,14 +145,6 @@ if args.stage:
 
 
 if __name__ == "__main__":
-    logging.basicConfig(level=logging.INFO)
     if args.with_instance:
         Counter(10)
-    address: dict[str, Any] = (
-        {"unix_sock_path": args.unix_sock_path} if args.unix_sock_path else {"host": args.host, "port": args.port}
-    )
-    tls = {"ssl_ca": args.ssl_ca, "ssl_certificate": args.ssl_certificate, "ssl_key": args.ssl_key}
-    g = Global(process_name=NAME, init_controller=args.controller, **address, **tls)
-    print(f"READY {NAME}", flush=True)
-    g.join()
-    print(f"STOPPED {NAME}", flush=True)
+    serve(args)

@@ -179,7 +179,6 @@ def _open(
     fanout: int = H.ONE,
     action: int = H.RUN,
     schedule: pb.Schedule | None = None,
-    target: str = "",
 ) -> Pending:
     _check(_signature(node, name), args, kwargs)
     try:
@@ -191,7 +190,6 @@ def _open(
         name=name,
         fanout=H.Fanout.ValueType(fanout),
         action=H.Action.ValueType(action),
-        target=target,
         return_result=mod.return_result,
         timeout=mod.timeout or 0.0,
         eta=mod.eta or 0.0,

@@ -15,40 +15,26 @@ def frames(
 ) -> list[pb.Frame]:
     """The frames of one message; payloads over ``CHUNK_SIZE`` are split (``fields`` go in the first)."""
     if len(payload) <= CHUNK_SIZE:
-        return [
-            pb.Frame(
-                message=M(
-                    kind=pb.Message.Kind.ValueType(kind),
-                    call_id=call_id,
-                    peer=peer,
-                    payload=payload,
-                    encoding=pb.Encoding.ValueType(encoding),
-                    **fields,
-                )
-            )
-        ]
-    view = memoryview(payload)
-    out = []
-    for start in range(0, len(payload), CHUNK_SIZE):
-        piece = bytes(view[start : start + CHUNK_SIZE])
-        first = start == 0
-        more = start + CHUNK_SIZE < len(payload)
-        extra = fields if first else {}
-        out.append(
-            pb.Frame(
-                message=M(
-                    kind=pb.Message.Kind.ValueType(kind),
-                    call_id=call_id,
-                    peer=peer,
-                    payload=piece,
-                    encoding=pb.Encoding.ValueType(encoding),
-                    more=more,
-                    continuation=not first,
-                    **extra,
-                )
+        pieces = [payload]
+    else:  # bytes() of a memoryview slice: one copy per piece, none of the whole
+        view = memoryview(payload)
+        pieces = [bytes(view[start : start + CHUNK_SIZE]) for start in range(0, len(payload), CHUNK_SIZE)]
+    last = len(pieces) - 1
+    return [
+        pb.Frame(
+            message=M(
+                kind=pb.Message.Kind.ValueType(kind),
+                call_id=call_id,
+                peer=peer,
+                payload=piece,
+                encoding=pb.Encoding.ValueType(encoding),
+                more=index < last,
+                continuation=index > 0,
+                **(fields if index == 0 else {}),
             )
         )
-    return out
+        for index, piece in enumerate(pieces)
+    ]
 
 
 class Assembler:

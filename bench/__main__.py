@@ -1,0 +1,216 @@
+"""``hatch run bench:all`` — every workload on daffi (TCP, UNIX) and the anchors; writes the report.
+
+    python -m bench [--workloads w1,w2] [--reps 3] [--quick] [--report-only] [--no-profile]
+
+Raw results go to ``bench/results/latest.json``; the report to ``docs/benchmarks.md`` and
+``docs/benchmarks.png``. Run from the ``bench`` hatch environment (the anchors' environments
+``bench-daffi2`` and ``bench-daffi3`` are created on first use).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from bench import harness, report
+from bench.profile import pyspy_profiler
+
+RESULTS = harness.ROOT / "bench" / "results"
+
+PARAMS: dict[str, dict[str, Any]] = {
+    "w1": {"warmup": 200, "calls": 2000},
+    "w2": {"calls": 20000, "window": 64},
+    "w3": {"small_size": 1 << 20, "small_reps": 200, "big_size": 64 << 20, "big_reps": 5},
+    "w4": {"items": 100000},
+    "w5": {"warmup": 20, "broadcasts": 500, "callees": 4},
+    "w6": {"duration": 5.0, "callers": 32, "callees": 4},
+    "w7": {"warmup": 2, "broadcasts": 20, "callees": 100},
+}
+
+QUICK: dict[str, dict[str, Any]] = {
+    "w1": {"warmup": 20, "calls": 200},
+    "w2": {"calls": 2000, "window": 64},
+    "w3": {"small_size": 1 << 20, "small_reps": 10, "big_size": 64 << 20, "big_reps": 1},
+    "w4": {"items": 5000},
+    "w5": {"warmup": 2, "broadcasts": 30, "callees": 4},
+    "w6": {"duration": 1.0, "callers": 8, "callees": 4},
+    "w7": {"warmup": 1, "broadcasts": 3, "callees": 20},
+}
+
+# Per-cell bounds, seconds (W7 starts 100 processes on 2 cores).
+TIMEOUTS = {"w1": 120.0, "w2": 120.0, "w3": 120.0, "w4": 120.0, "w5": 120.0, "w6": 120.0, "w7": 180.0}
+
+# Slow anchor cells run fewer times to keep the whole run under 30 minutes (said in the report).
+REPS_OVERRIDE: dict[tuple[str, str], int] = {
+    ("daffi2", "w2"): 1,
+    ("daffi2", "w4"): 1,
+    ("daffi2", "w7"): 1,
+    ("daffi3", "w7"): 1,
+    ("relay", "w7"): 1,
+}
+
+# Anchors run over TCP; over UNIX only W1 (to record which of them can).
+ANCHOR_UNIX_WORKLOADS = {"w1"}
+
+BUDGET_S = 28 * 60
+
+
+def cells_for(workload: str) -> list[tuple[str, str, str, dict[str, Any]]]:
+    """(row key, impl, transport, extra params) of one workload."""
+    rows: list[tuple[str, str, str, dict[str, Any]]] = []
+    for transport in ("tcp", "unix"):
+        if workload == "w2":
+            rows.append((f"daffi-{transport}-bg", "daffi", transport, {"inflight": "bg"}))
+            rows.append((f"daffi-{transport}-threads", "daffi", transport, {"inflight": "threads"}))
+        else:
+            rows.append((f"daffi-{transport}", "daffi", transport, {}))
+    for impl in ("daffi2", "daffi3", "relay"):
+        rows.append((f"{impl}-tcp", impl, "tcp", {}))
+        if workload in ANCHOR_UNIX_WORKLOADS:
+            rows.append((f"{impl}-unix", impl, "unix", {}))
+    return rows
+
+
+def w1_variants() -> list[tuple[str, str, list[str], dict[str, str]]]:
+    """Extra W1 cells for the time breakdown: (row key, impl, wrapper, env)."""
+    return [
+        ("daffi-tcp-pinned", "daffi", ["taskset", "-c", "0"], {}),
+        ("daffi-tcp-poll", "daffi", [], {"GRPC_POLL_STRATEGY": "poll"}),
+        ("relay-tcp-pinned", "relay", ["taskset", "-c", "0"], {}),
+        ("daffi3-tcp-pinned", "daffi3", ["taskset", "-c", "0"], {}),
+    ]
+
+
+def log(text: str) -> None:
+    print(text, flush=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--workloads", default="w1,w2,w3,w4,w5,w6,w7")
+    parser.add_argument("--reps", type=int, default=3)
+    parser.add_argument("--impls", default="daffi,daffi2,daffi3,relay", help="which implementations to run")
+    parser.add_argument("--quick", action="store_true", help="small sizes, 1 repetition (a smoke test)")
+    parser.add_argument("--no-profile", action="store_true", help="skip the py-spy profile and W1 variants")
+    parser.add_argument("--no-soak", action="store_true", help="skip the one-controller RSS run")
+    parser.add_argument("--report-only", action="store_true", help="rewrite the report from latest.json")
+    parser.add_argument("--output", default=str(harness.ROOT / "docs" / "benchmarks.md"))
+    args = parser.parse_args(argv)
+
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    latest = RESULTS / "latest.json"
+    if args.report_only:
+        report.write(json.loads(latest.read_text()), Path(args.output))
+        log(f"wrote {args.output}")
+        return 0
+
+    workloads = [w.strip() for w in args.workloads.split(",") if w.strip()]
+    impls = {i.strip() for i in args.impls.split(",") if i.strip()}
+    params = QUICK if args.quick else PARAMS
+    reps = 1 if args.quick else args.reps
+    started = time.monotonic()
+    data: dict[str, Any] = {
+        "started": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "quick": args.quick,
+        "reps": reps,
+        "reps_override": {f"{k[0]}/{k[1]}": v for k, v in REPS_OVERRIDE.items()},
+        "params": {w: params[w] for w in workloads},
+        "cells": {},
+        "variants": {},
+    }
+    log("preparing environments (bench, bench-daffi2, bench-daffi3) ...")
+    for impl in harness.IMPLS.values():
+        harness.python_for(impl.env)
+    data["machine"] = report.machine_info()
+
+    def over_budget() -> bool:
+        return time.monotonic() - started > BUDGET_S
+
+    for workload in workloads:
+        rows = [r for r in cells_for(workload) if r[1] in impls]
+        for rep in range(reps):
+            for key, impl_key, transport, extra in rows:
+                wanted = min(reps, REPS_OVERRIDE.get((impl_key, workload), reps))
+                if rep >= wanted:
+                    continue
+                slot = data["cells"].setdefault(workload, {}).setdefault(key, [])
+                if over_budget():
+                    slot.append({"error": "skipped: time budget of the run used up"})
+                    continue
+                cell = harness.Cell(
+                    workload,
+                    harness.IMPLS[impl_key],
+                    transport,
+                    dict(params[workload], **extra),
+                    TIMEOUTS[workload],
+                )
+                t0 = time.monotonic()
+                result = harness.run_cell(cell)
+                result["wall_s"] = time.monotonic() - t0
+                slot.append(result)
+                log(f"{workload} {key} rep {rep + 1}: {report.brief(workload, result)} ({result['wall_s']:.1f} s)")
+        latest.write_text(json.dumps(data, indent=1))
+
+    if "w1" in workloads and not args.no_profile:
+        for key, impl_key, wrapper, env in w1_variants():
+            for rep in range(reps):
+                if over_budget():
+                    break
+                cell = harness.Cell(
+                    "w1", harness.IMPLS[impl_key], "tcp", dict(params["w1"]), TIMEOUTS["w1"], env, wrapper
+                )
+                result = harness.run_cell(cell)
+                data["variants"].setdefault(key, []).append(result)
+                log(f"w1 variant {key} rep {rep + 1}: {report.brief('w1', result)}")
+        if not over_budget():
+            duration = 2.0 if args.quick else 6.0
+            prof = dict(params["w1"], calls=int(duration * 2500))
+            cell = harness.Cell(
+                "w1",
+                harness.IMPLS["daffi"],
+                "tcp",
+                prof,
+                TIMEOUTS["w1"],
+                profile=pyspy_profiler(RESULTS / "pyspy", duration),
+            )
+            data["profile"] = harness.run_cell(cell)
+            data["profile"]["duration_s"] = duration
+            log(f"w1 profile: {report.brief('w1', data['profile'])}")
+        latest.write_text(json.dumps(data, indent=1))
+
+    if not args.no_soak and set(workloads) >= {"w1", "w2", "w3", "w4", "w5"}:
+        data["soak"] = {}
+        for key, impl_key, transport in (
+            ("daffi-tcp", "daffi", "tcp"),
+            ("daffi-unix", "daffi", "unix"),
+            ("daffi2-tcp", "daffi2", "tcp"),
+            ("daffi3-tcp", "daffi3", "tcp"),
+            ("relay-tcp", "relay", "tcp"),
+        ):
+            if over_budget():
+                data["soak"][key] = {"error": "skipped: time budget of the run used up"}
+                continue
+            result = harness.run_soak(harness.IMPLS[impl_key], transport, params, 400.0)
+            data["soak"][key] = result
+            mem = result.get("controller_mem", {})
+            log(
+                f"soak {key}: peak {mem.get('VmHWM', 0):.0f} MiB, now {mem.get('VmRSS', 0):.0f} MiB"
+                f" {result.get('error', '')}"
+            )
+        latest.write_text(json.dumps(data, indent=1))
+
+    data["finished"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    data["duration_s"] = time.monotonic() - started
+    latest.write_text(json.dumps(data, indent=1))
+    report.write(data, Path(args.output))
+    log(f"done in {data['duration_s'] / 60:.1f} min; wrote {args.output}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
