@@ -42,13 +42,22 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="mutual TLS: refuse nodes without a certificate from --ssl-ca",
     )
+    parser.add_argument(
+        "--hello-timeout", type=float, default=10.0, help="seconds a new stream has to say Hello (default 10)"
+    )
     parser.add_argument("--version", action="version", version=f"daffi-controller {__version__}")
     return parser
 
 
-async def serve(address: Address, token: str | None = None, tls: ServerTLS | None = None, grace: float = 2.0) -> None:
+async def serve(
+    address: Address,
+    token: str | None = None,
+    tls: ServerTLS | None = None,
+    grace: float = 2.0,
+    hello_timeout: float = 10.0,
+) -> None:
     """Serve until SIGINT or SIGTERM, then stop within ``grace`` seconds."""
-    server = ControllerServer(address, token, tls)
+    server = ControllerServer(address, token, tls, hello_timeout)
     await server.start()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -76,7 +85,7 @@ def main(argv: list[str] | None = None) -> int:
             if not (args.ssl_certificate and args.ssl_key):
                 raise InitializationError("TLS needs both --ssl-certificate and --ssl-key")
             tls = ServerTLS(args.ssl_certificate, args.ssl_key, args.ssl_ca, args.require_client_cert)
-        asyncio.run(serve(address, token, tls))
+        asyncio.run(serve(address, token, tls, hello_timeout=args.hello_timeout))
     except InitializationError as exc:
         print(f"daffi-controller: error: {exc}", file=sys.stderr)
         return 2

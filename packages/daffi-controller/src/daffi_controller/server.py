@@ -26,13 +26,15 @@ log = logging.getLogger("daffi.controller")
 class ControllerServer:
     """A controller bound to one address, run on the current asyncio loop."""
 
-    def __init__(self, address: Address, token: str | None = None, tls: ServerTLS | None = None) -> None:
+    def __init__(
+        self, address: Address, token: str | None = None, tls: ServerTLS | None = None, hello_timeout: float = 10.0
+    ) -> None:
         if tls is not None and address.unix_path is not None:
             raise InitializationError("TLS applies to TCP; a UNIX socket is protected by its file permissions")
         self.address = address
         self._token = token
         self._tls = tls
-        self.servicer = ControllerServicer()
+        self.servicer = ControllerServicer(hello_timeout)
         self._server: grpc.aio.Server | None = None
         self.port: int | None = address.port
 

@@ -25,7 +25,9 @@ _WRITER_DRAIN = 2.0
 class ControllerServicer(pb_grpc.ControllerServicer):
     """Handshakes nodes, keeps the registry current and hands call traffic to the router."""
 
-    def __init__(self) -> None:
+    def __init__(self, hello_timeout: float = 10.0) -> None:
+        #: A stream that has not said Hello by then is closed (it holds a handler until then).
+        self.hello_timeout = hello_timeout
         self.registry = Registry()
         self.router = Router(self.registry)
         self._closing = asyncio.Event()
@@ -87,7 +89,11 @@ class ControllerServicer(pb_grpc.ControllerServicer):
             return f"connection lost ({exc.code().name if hasattr(exc, 'code') else exc})"
 
     async def _read_hello(self, context: Context) -> pb.Hello | None:
-        first = await context.read()
+        try:
+            first = await asyncio.wait_for(context.read(), self.hello_timeout)
+        except asyncio.TimeoutError:
+            await self._reject(context, pb.Reject.BAD_HELLO, f"no Hello within {self.hello_timeout:g} s")
+            return None
         if not isinstance(first, pb.Batch) or not first.frames or not first.frames[0].HasField("hello"):
             await self._reject(context, pb.Reject.BAD_HELLO, "the first frame of a stream must be Hello")
             return None

@@ -86,6 +86,7 @@ class Callee:
         kind = msg.kind
         running = self._running.get(key)
         if kind == M.CANCEL:
+            self._assembler.drop(msg.peer, msg.call_id)  # a payload that will never be finished
             if running is not None:
                 running.cancel()
             return

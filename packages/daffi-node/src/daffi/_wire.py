@@ -60,7 +60,7 @@ class Assembler:
         del self._parts[key]
         return entry[0], b"".join(entry[1])
 
-    def drop(self, peer: str | None = None) -> None:
-        """Forget partial payloads (of one peer, or all)."""
-        for key in [k for k in self._parts if peer is None or k[0] == peer]:
+    def drop(self, peer: str | None = None, call_id: int | None = None) -> None:
+        """Forget partial payloads: all of them, one peer's, or one call's."""
+        for key in [k for k in self._parts if (peer is None or k[0] == peer) and (call_id is None or k[1] == call_id)]:
             del self._parts[key]
