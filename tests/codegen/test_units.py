@@ -3,12 +3,20 @@
 from __future__ import annotations
 
 import copy
+import datetime
 import keyword
-from typing import Any
+import typing
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, Literal
 
 import pytest
 from daffi_codegen.drift import Change, classify
-from daffi_codegen.render import module_names
+from daffi_codegen.render import module_names, render_module
+from daffi_core.proto import daffi_pb2 as pb
+from daffi_core.signature import describe
+
+from tests.codegen.conftest import Mypy
 
 
 def _param(
@@ -144,3 +152,29 @@ def test_module_names_are_valid_unique_identifiers() -> None:
 def test_module_names_are_deterministic() -> None:
     processes = ["b-1", "a", "B 1", "b_1"]
     assert module_names(processes) == module_names(reversed(processes))
+
+
+def test_callbacks_named_like_modules_do_not_shadow_them(tmp_path: Path, mypy: Mypy) -> None:
+    def later(delay: datetime.timedelta, mode: Literal["a", "b"] = "a") -> datetime.datetime: ...
+
+    def kinds(x: int) -> typing.Any: ...
+
+    def items(n: int) -> Iterator[int]:
+        yield n
+
+    node = pb.NodeInfo(
+        process_name="clash",
+        callbacks=[describe(later, "datetime"), describe(kinds, "typing"), describe(items, "daffi")],
+    )
+    (tmp_path / "clash.py").write_text(render_module(node, "stubs"))
+    (tmp_path / "client.py").write_text(
+        "import datetime as dt\n"
+        "from clash import daffi, datetime, typing\n"
+        "when: dt.datetime = datetime(dt.timedelta(seconds=1), 'b')\n"
+        "first: int = next(iter(daffi(3)))\n"
+        "anything = typing(1)\n"
+        "datetime(1)  # E: wrong type on purpose\n"
+    )
+    result = mypy(tmp_path, "clash.py", "client.py")
+    errors = [line for line in result.stdout.splitlines() if ": error:" in line]
+    assert len(errors) == 1 and "client.py:6:" in errors[0] and "timedelta" in errors[0], result.stdout
