@@ -16,7 +16,7 @@ from tests.support.procs import Procs, Where
 
 
 def test_callee_killed_with_1000_calls_in_flight(procs: Procs, controller: Where) -> None:
-    doomed = procs.service(controller, "doomed", "faults_service.py")
+    doomed = procs.service(controller, "doomed", "service.py")
     with Global(process_name="caller", **controller.kwargs) as g:
         results = [g.call.hang() & BG for _ in range(1000)]
         doomed.wait_line("BEGIN hang doomed")  # the calls have reached it
@@ -33,13 +33,13 @@ def test_callee_killed_with_1000_calls_in_flight(procs: Procs, controller: Where
         print(f"FIGURE callee-kill: 1000 calls in flight, {dict(outcomes)}, all settled {elapsed:.2f} s after SIGKILL")
         assert outcomes == {"RemoteStoppedUnexpectedly": 1000}
         assert elapsed < 2.0
-        procs.service(controller, "successor", "faults_service.py")
+        procs.service(controller, "successor", "service.py")
         assert g.call.whoami() & FG == "successor"  # the next calls go to the node that is left
 
 
 def test_controller_restarted_5_times_under_64_calls_in_flight(procs: Procs, where: Where) -> None:
     ctl = procs.controller(where)
-    procs.service(where, "svc", "faults_service.py")
+    procs.service(where, "svc", "service.py")
     outcomes: Counter[str] = Counter()
     lock = threading.Lock()
     stop = threading.Event()

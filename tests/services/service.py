@@ -48,12 +48,15 @@ def boom(message: str) -> None:
 
 @callback
 def slow(seconds: float) -> str:
+    # The BEGIN lines let a test kill this node (or the controller) exactly while a call runs.
+    print(f"BEGIN slow {NAME}", flush=True)
     time.sleep(seconds)
     return NAME
 
 
 @callback
 def hang() -> None:
+    print(f"BEGIN hang {NAME}", flush=True)
     threading.Event().wait()
 
 
