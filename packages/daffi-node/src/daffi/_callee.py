@@ -247,19 +247,22 @@ class Callee:
             fn = cb.resolve()
             processed = 0
             while True:
-                item = items.get()
-                if item is _END or running.cancelled:
+                frame = items.get()
+                if frame is _END or running.cancelled:
                     return processed
-                args, kwargs = _unpack(cb, _serde.loads(*item))
-                if cb.takes_g:
-                    kwargs["g"] = g
-                if cb.is_async:
-                    runner.submit(functools.partial(fn, *args, **kwargs)).result()
-                else:
-                    fn(*args, **kwargs)
-                processed += 1
-                if processed % STREAM_ACK_EVERY == 0:
-                    loop.call_soon_threadsafe(send, frames(M.ACK_ITEMS, call_id, peer, count=processed))
+                for item in _serde.loads(*frame):  # an ITEM frame carries a list of stream items
+                    if running.cancelled:
+                        return processed
+                    args, kwargs = _unpack(cb, item)
+                    if cb.takes_g:
+                        kwargs["g"] = g
+                    if cb.is_async:
+                        runner.submit(functools.partial(fn, *args, **kwargs)).result()
+                    else:
+                        fn(*args, **kwargs)
+                    processed += 1
+                    if processed % STREAM_ACK_EVERY == 0:
+                        loop.call_soon_threadsafe(send, frames(M.ACK_ITEMS, call_id, peer, count=processed))
 
         await asyncio.wrap_future(self._node.pool.submit(consume))
         self._reply(peer, call_id)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import threading
+import time
 from collections import deque
 from collections.abc import Iterable
 from concurrent.futures import Future
@@ -30,9 +31,12 @@ M = pb.Message
 Y = TypeVar("Y")
 #: Items a stream sender may have in flight beyond the slowest receiver's acknowledgement.
 STREAM_WINDOW = 512
+#: Stream items pickled together into one ITEM frame.
+ITEMS_PER_FRAME = 64
+#: Seconds a producer may take for one item before the sender stops grouping its items.
+SLOW_PRODUCER = 0.001
 #: A generator consumer acknowledges every this many items.
 YIELD_ACK_EVERY = 32
-_FLUSH_FRAMES = 64
 _ENDED = object()
 
 
@@ -175,33 +179,46 @@ class Caller:
         self._node.loop.call_soon_threadsafe(self._cancel, pending, exc)
 
     def push_stream(self, pending: Pending, items: Iterable[Any], timeout: float | None) -> dict[str, Reply]:
-        """Send every item with credit from the receivers, then END; wait for every receiver's reply."""
-        sent, batch = 0, []
+        """Send every item with credit from the receivers, then END; wait for every receiver's reply.
+
+        Items travel in groups (one pickle, one frame per ``ITEMS_PER_FRAME`` items). A producer
+        that makes the sender wait (``SLOW_PRODUCER``) flushes each item at once instead, so a
+        slow generator's items are not held back.
+        """
+        sent, group = 0, []
+        source = iter(items)
         try:
-            for item in items:
-                data, encoding = _serde.dumps(item)
-                batch.extend(frames(M.ITEM, pending.call_id, "", data, encoding))
-                sent += 1
-                if len(batch) >= _FLUSH_FRAMES:
-                    self.send(pending, batch)
-                    batch = []
-                if sent - pending.slowest_ack(sent) >= STREAM_WINDOW:
-                    self.send(pending, batch)
-                    batch = []
-                    with pending.cond:
-                        while (
-                            sent - pending.slowest_ack(sent) >= STREAM_WINDOW
-                            and not pending.done
-                            and not self._stream_failed(pending)
-                        ):
-                            pending.cond.wait()
+            while True:
+                started = time.perf_counter()
+                try:
+                    item = next(source)
+                except StopIteration:
+                    break
+                slow = time.perf_counter() - started > SLOW_PRODUCER
+                group.append(item)
+                if (
+                    len(group) < ITEMS_PER_FRAME
+                    and not slow
+                    and sent + len(group) - pending.slowest_ack(sent) < STREAM_WINDOW
+                ):
+                    continue
+                sent += self._send_items(pending, group)
+                group = []
+                with pending.cond:
+                    while (
+                        sent - pending.slowest_ack(sent) >= STREAM_WINDOW
+                        and not pending.done
+                        and not self._stream_failed(pending)
+                    ):
+                        pending.cond.wait()
                 if pending.done or self._stream_failed(pending):
                     break
+            if group and not (pending.done or self._stream_failed(pending)):
+                sent += self._send_items(pending, group)
         except BaseException as exc:
             self.cancel(pending, exc if isinstance(exc, DaffiError) else None)
             raise
-        batch.extend(frames(M.END, pending.call_id, ""))
-        self.send(pending, batch)
+        self.send(pending, frames(M.END, pending.call_id, ""))
         try:
             replies: dict[str, Reply] = wait(pending.future, timeout, f"STREAM to {pending.name!r}")
         except TimeoutError:
@@ -209,6 +226,11 @@ class Caller:
                 self.cancel(pending)
             raise
         return replies
+
+    def _send_items(self, pending: Pending, group: list[Any]) -> int:
+        data, encoding = _serde.dumps(group)
+        self.send(pending, frames(M.ITEM, pending.call_id, "", data, encoding))
+        return len(group)
 
     @staticmethod
     def _stream_failed(pending: Pending) -> bool:
