@@ -1,0 +1,149 @@
+"""``python -m chaos`` (``hatch run chaos:all``): run the load scenarios, write docs/reliability-load.md.
+
+hatch run chaos:all                 # nodes, calls, stream; ≈ 5 min on 2 cores, 15 at most
+hatch run chaos:nodes               # one scenario (also chaos:calls, chaos:stream)
+hatch run chaos:all --quick         # a smoke run with small counts (report not written)
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import dataclasses
+import json
+import os
+import platform
+import signal
+import sys
+import time
+import traceback
+from datetime import datetime, timezone
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+from chaos import report
+from chaos.procs import ROOT, STARTED, ScenarioTimeout, not_reaped
+from chaos.scenarios import SCENARIOS, Settings
+
+RESULTS = ROOT / "chaos" / "results"
+
+QUICK = Settings(nodes=10, calls=20_000, calls_budget=60, items=20_000)
+
+
+def _terminate(signum: int, frame: FrameType | None) -> None:
+    raise SystemExit(f"stopped by signal {signum}")  # unwinds through every Fleet, which kills its children
+
+
+def machine() -> dict[str, Any]:
+    """What this ran on: CPU model and count, memory, kernel, Python, daffi."""
+    cpu = "unknown CPU"
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    mem_gib = 0.0
+    with contextlib.suppress(OSError, ValueError):
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal:"):
+                mem_gib = int(line.split()[1]) / 2**20
+    try:
+        from daffi import __version__ as daffi_version
+    except ImportError:
+        daffi_version = "?"
+    uname = platform.uname()
+    summary = (
+        f"{cpu}, {os.cpu_count()} CPUs, {mem_gib:.1f} GiB RAM; {uname.system} {uname.release} {uname.machine}; "
+        f"Python {platform.python_version()}; daffi {daffi_version}"
+    )
+    return {"summary": summary, "cpus": os.cpu_count(), "mem_gib": round(mem_gib, 1)}
+
+
+def run_one(name: str, settings: Settings) -> dict[str, Any]:
+    func, timeout = SCENARIOS[name]
+    started = datetime.now(timezone.utc)
+    t0 = time.monotonic()
+    before = len(STARTED)
+    print(f"[chaos] {name}: start (hard timeout {timeout:.0f} s)", flush=True)
+    entry: dict[str, Any] = {
+        "scenario": name,
+        "date": started.isoformat(timespec="seconds"),
+        "timeout_seconds": timeout,
+        "settings": dataclasses.asdict(settings),
+        "machine": machine(),
+    }
+    try:
+        entry["figures"] = func(settings, timeout)
+        entry["status"] = "finished"
+    except ScenarioTimeout as exc:
+        entry["status"] = "timeout"
+        entry["error"] = str(exc)
+    except Exception as exc:
+        entry["status"] = "failed"
+        entry["error"] = f"{type(exc).__name__}: {exc}"
+        traceback.print_exc()
+    entry["wall_seconds"] = round(time.monotonic() - t0, 1)
+    entry["processes_started"] = len(STARTED) - before
+    entry["processes_not_reaped"] = not_reaped()
+    print(f"[chaos] {name}: {entry['status']} in {entry['wall_seconds']} s", flush=True)
+    return entry
+
+
+def write_report() -> None:
+    saved = {}
+    for name in SCENARIOS:
+        path = RESULTS / f"{name}.json"
+        if path.exists():
+            saved[name] = json.loads(path.read_text())
+    out = ROOT / "docs" / "reliability-load.md"
+    out.write_text(report.render(saved))
+    print(f"[chaos] wrote {out.relative_to(ROOT)}", flush=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m chaos", description=__doc__.splitlines()[0] if __doc__ else "")
+    parser.add_argument("--scenarios", nargs="+", choices=list(SCENARIOS), default=list(SCENARIOS))
+    parser.add_argument("--quick", action="store_true", help="small counts, no report (a smoke run)")
+    parser.add_argument("--transport", choices=["tcp", "unix"], help="override every scenario's transport")
+    parser.add_argument("--nodes", type=int)
+    parser.add_argument("--calls", type=int)
+    parser.add_argument("--items", type=int)
+    parser.add_argument("--no-report", action="store_true", help="do not rewrite docs/reliability-load.md")
+    parser.add_argument("--report-only", action="store_true", help="rewrite the page from chaos/results, run nothing")
+    args = parser.parse_args(argv)
+    if args.report_only:
+        write_report()
+        return 0
+    signal.signal(signal.SIGTERM, _terminate)
+
+    settings = QUICK if args.quick else Settings()
+    overrides = {k: v for k, v in (("nodes", args.nodes), ("calls", args.calls), ("items", args.items)) if v}
+    if args.transport:
+        overrides["transport"] = args.transport
+    settings = dataclasses.replace(settings, **overrides)
+
+    command = (
+        "hatch run chaos:all"
+        if set(args.scenarios) == set(SCENARIOS)
+        else "python -m chaos " + " ".join(sys.argv[1:] if argv is None else argv)
+    )
+    entries = [run_one(name, settings) for name in args.scenarios]
+    failed = [e["scenario"] for e in entries if e["status"] != "finished"]
+    leftovers = not_reaped()
+    print(f"[chaos] processes started: {len(STARTED)}, not reaped: {leftovers}", flush=True)
+
+    if not (args.quick or args.no_report):
+        RESULTS.mkdir(exist_ok=True)
+        for entry in entries:
+            entry["command"] = command
+            (RESULTS / f"{entry['scenario']}.json").write_text(json.dumps(entry, indent=1) + "\n")
+        write_report()
+    else:
+        for entry in entries:
+            print(json.dumps(entry, indent=1))
+    return 1 if failed or leftovers else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""The node scripts the scenarios start (``python -m chaos.nodes.NAME``)."""

@@ -1,0 +1,248 @@
+"""The three load scenarios. Each returns a JSON-able dict of figures, or raises.
+
+Every scenario runs in a :class:`~chaos.procs.Fleet` with a hard deadline: whatever happens, its
+processes are SIGKILLed and reaped when it ends.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from chaos.procs import Child, Fleet, ScenarioError, rss_mib
+
+RESULT = re.compile(r"^RESULT (.*)$")
+JOINED = re.compile(r"node '[^']*' joined")
+LEFT = re.compile(r"node '[^']*' left")
+
+
+def marker(name: str) -> re.Pattern[str]:
+    return re.compile(rf"^MARK {re.escape(name)} (.*)$")
+
+
+@dataclass(frozen=True)
+class Settings:
+    nodes: int = 100
+    calls: int = 1_000_000
+    calls_budget: float = 360.0  # seconds the calls may take; fewer calls if the rate says so
+    window: int = 128
+    items: int = 1_000_000
+    blob: int = 96
+    pause_every: int = 1_000
+    pause_ms: float = 50.0
+    transport: str = ""  # "" = each scenario's own (nodes, calls: tcp; stream: unix)
+
+
+@contextmanager
+def address(transport: str) -> Iterator[tuple[str, list[str]]]:
+    """(node address, controller arguments) on loopback TCP or a UNIX socket in a fresh 0700 dir."""
+    if transport == "tcp":
+        from chaos.procs import free_port
+
+        port = free_port()
+        yield f"tcp:127.0.0.1:{port}", ["--host", "127.0.0.1", "--port", str(port)]
+        return
+    folder = tempfile.mkdtemp(prefix="daffi-chaos-")
+    try:
+        path = f"{folder}/ctl.sock"
+        yield f"unix:{path}", ["--unix-sock-path", path]
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def payload(child: Child, pattern: re.Pattern[str], deadline: float, start: int = 0) -> tuple[int, float, Any]:
+    index, seen, match = child.wait_for(pattern, deadline, start)
+    return index, seen, json.loads(match.group(1))
+
+
+def mem(pid: int) -> float:
+    value = rss_mib(pid)
+    if value is None:
+        raise ScenarioError(f"process {pid} is gone")
+    return round(value, 1)
+
+
+def settle(seconds: float = 1.0) -> None:
+    """Let the processes go idle before a memory sample."""
+    time.sleep(seconds)
+
+
+# --- 1. many nodes on one controller --------------------------------------------------------
+
+
+def nodes(s: Settings, timeout: float) -> dict[str, Any]:
+    transport = s.transport or "tcp"
+    with address(transport) as (addr, ctl_args), Fleet(timeout) as fleet:
+        t0 = time.monotonic()
+        ctl = fleet.controller(ctl_args)
+        ready = time.monotonic() - t0
+        settle()
+        rss_empty = mem(ctl.pid)
+        args = ["broadcast", addr, "--nodes", str(s.nodes), "--connect-timeout", "150"]
+        caller = fleet.spawn("caller", "chaos.nodes.caller", *args)
+        payload(caller, marker("ready"), fleet.deadline)
+        settle()
+        rss_caller = mem(ctl.pid)
+        caller.send("go")
+        t_spawn = time.monotonic()
+        leaves = [fleet.spawn(f"leaf-{i}", "chaos.nodes.leaf", addr, f"leaf-{i:03d}") for i in range(s.nodes)]
+        spawned = time.monotonic() - t_spawn
+        _, t_connected, _ = payload(caller, marker("connected"), fleet.deadline)
+        connect_seconds = t_connected - t_spawn
+        settle(2.0)
+        rss_full = mem(ctl.pid)
+        leaf_rss = [r for r in (rss_mib(leaf.pid) for leaf in leaves) if r is not None]
+        joined = ctl.count(JOINED)
+        caller.send("go")
+        payload(caller, marker("broadcast"), fleet.deadline)
+        rss_after_broadcasts = mem(ctl.pid)
+        caller.send("go")
+        t_kill = time.monotonic()
+        for leaf in leaves:
+            leaf.kill()
+        _, t_result, out = payload(caller, RESULT, fleet.deadline)
+        settle()
+        left = ctl.count(LEFT)
+        rss_after_leave = mem(ctl.pid)
+        return {
+            "transport": transport,
+            "nodes": s.nodes,
+            "controller_ready_seconds": round(ready, 2),
+            "spawn_seconds": round(spawned, 2),
+            "connect_seconds": round(connect_seconds, 2),
+            "controller_joins_logged": joined,
+            "controller_leaves_logged": left,
+            "leaf_rss_mib_mean": round(sum(leaf_rss) / max(1, len(leaf_rss)), 1),
+            "leaf_rss_mib_total": round(sum(leaf_rss), 1),
+            "controller_rss_mib": {
+                "0 nodes": rss_empty,
+                "caller only": rss_caller,
+                f"{s.nodes} nodes + caller": rss_full,
+                "after broadcasts": rss_after_broadcasts,
+                f"after the {s.nodes} nodes were SIGKILLed": rss_after_leave,
+            },
+            "kill_to_departed_seconds": round(t_result - t_kill, 2),
+            "caller": out,
+        }
+
+
+# --- 2. many calls, memory growth -----------------------------------------------------------
+
+
+def calls(s: Settings, timeout: float) -> dict[str, Any]:
+    transport = s.transport or "tcp"
+    with address(transport) as (addr, ctl_args), Fleet(timeout) as fleet:
+        ctl = fleet.controller(ctl_args)
+        callee = fleet.spawn("callee", "chaos.nodes.callee", addr)
+        callee.wait_for(re.compile(r"^READY"), fleet.deadline)
+        caller = fleet.spawn(
+            "caller",
+            "chaos.nodes.caller",
+            "calls",
+            addr,
+            "--calls",
+            str(s.calls),
+            "--window",
+            str(s.window),
+            "--budget",
+            str(s.calls_budget),
+        )
+        _, _, plan = payload(caller, marker("plan"), fleet.deadline)
+        procs = {"controller": ctl, "caller": caller, "callee": callee}
+        samples: list[dict[str, Any]] = []
+        index = 0
+        for _ in range(10):
+            index, _, progress = payload(caller, marker("progress"), fleet.deadline, index)
+            index += 1
+            row = {name: mem(child.pid) for name, child in procs.items()}
+            samples.append({"pct": progress["pct"], "done": progress["issued"], "seconds": progress["seconds"], **row})
+            caller.send("go")
+        _, _, out = payload(caller, RESULT, fleet.deadline)
+        first, last = samples[0], samples[-1]
+        growth = {name: round((last[name] - first[name]) / first[name] * 100, 1) for name in procs}
+        return {
+            "transport": transport,
+            "plan": plan,
+            "result": out,
+            "samples": samples,
+            "growth_pct_10_to_100": growth,
+            "accounted": out["ok"] + out["wrong"] + sum(out["raised"].values()) == out["issued"],
+        }
+
+
+# --- 3. a long stream into a slow consumer --------------------------------------------------
+
+
+def stream(s: Settings, timeout: float) -> dict[str, Any]:
+    transport = s.transport or "unix"
+    with address(transport) as (addr, ctl_args), Fleet(timeout) as fleet:
+        ctl = fleet.controller(ctl_args)
+        callee = fleet.spawn(
+            "callee",
+            "chaos.nodes.callee",
+            addr,
+            "--pause-every",
+            str(s.pause_every),
+            "--pause-ms",
+            str(s.pause_ms),
+        )
+        callee.wait_for(re.compile(r"^READY"), fleet.deadline)
+        caller = fleet.spawn(
+            "caller",
+            "chaos.nodes.caller",
+            "stream",
+            addr,
+            "--items",
+            str(s.items),
+            "--blob",
+            str(s.blob),
+            "--timeout",
+            str(max(30.0, fleet.remaining() - 20)),
+        )
+        index, _, _ = payload(caller, marker("stream-start"), fleet.deadline)
+        base = {"caller": mem(caller.pid), "callee": mem(callee.pid), "controller": mem(ctl.pid)}
+        ticks: list[dict[str, Any]] = []
+        either = re.compile(r"^MARK (tick|stream-end) (.*)$")
+        while True:
+            index, _, match = caller.wait_for(either, fleet.deadline, index + 1)
+            if match.group(1) == "stream-end":
+                break
+            data = json.loads(match.group(2))
+            ticks.append(
+                {
+                    **data,
+                    "caller": rss_mib(caller.pid),
+                    "callee": rss_mib(callee.pid),
+                    "controller": rss_mib(ctl.pid),
+                }
+            )
+        at_end = {"caller": mem(caller.pid), "callee": mem(callee.pid), "controller": mem(ctl.pid)}
+        _, _, out = payload(caller, RESULT, fleet.deadline)
+        caller_peak = max([t["caller"] for t in ticks if t.get("caller")] + [at_end["caller"]])
+        return {
+            "transport": transport,
+            "items": s.items,
+            "blob": s.blob,
+            "pause": f"{s.pause_ms:g} ms every {s.pause_every:,} items",
+            "rss_at_start": base,
+            "rss_at_end": at_end,
+            "caller_rss_peak_during": round(caller_peak, 1),
+            "caller_growth_pct": round((caller_peak - base["caller"]) / base["caller"] * 100, 1),
+            "ticks": ticks,
+            "result": out,
+        }
+
+
+SCENARIOS: dict[str, tuple[Callable[[Settings, float], dict[str, Any]], float]] = {
+    # name: (function, hard timeout in seconds); 15 min in all
+    "nodes": (nodes, 180.0),
+    "calls": (calls, 480.0),
+    "stream": (stream, 240.0),
+}
