@@ -12,17 +12,16 @@ import json
 import os
 import re
 import shutil
-import signal
 import socket
 import subprocess
 import sys
 import tempfile
-import threading
 import time
-from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from bench import child
 
 ROOT = Path(__file__).resolve().parent.parent
 READY = re.compile(r"ready on|^READY$")
@@ -79,87 +78,27 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-class Child:
-    """A child process in its own session; its merged output is kept (the last 200 lines)."""
+class Child(child.Child):
+    """A cell's process; remembers the first line matching each marker pattern and when it came."""
 
     def __init__(self, name: str, args: list[str], env: dict[str, str]) -> None:
-        self.name = name
-        self.tail: deque[str] = deque(maxlen=200)
         self.matches: list[tuple[re.Pattern[str], re.Match[str]]] = []
-        self._cond = threading.Condition()
-        self._patterns = (READY, RESULT, WAITING, MEASURED)
-        self.started = time.perf_counter()
-        self.proc = subprocess.Popen(
-            args,
-            cwd=ROOT,
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-            encoding="utf-8",
-            errors="replace",
-            env=env,
-            start_new_session=True,
-        )
         self.seen_at: dict[str, float] = {}
-        self._reader = threading.Thread(target=self._read, name=f"read-{name}", daemon=True)
-        self._reader.start()
+        self._patterns = (READY, RESULT, WAITING, MEASURED)
+        super().__init__(name, args, env)
 
-    def _read(self) -> None:
-        assert self.proc.stdout is not None
-        for raw in self.proc.stdout:
-            line = raw.rstrip("\n")
-            now = time.perf_counter()
-            with self._cond:
-                self.tail.append(line)
-                for pattern in self._patterns:
-                    match = pattern.search(line)
-                    if match:
-                        self.matches.append((pattern, match))
-                        self.seen_at.setdefault(pattern.pattern, now)
-                self._cond.notify_all()
-        with self._cond:
-            self._cond.notify_all()
+    def _on_line(self, now: float, line: str) -> None:
+        for pattern in self._patterns:
+            match = pattern.search(line)
+            if match:
+                self.matches.append((pattern, match))
+                self.seen_at.setdefault(pattern.pattern, now)
 
     def wait_for(self, pattern: re.Pattern[str], deadline: float) -> re.Match[str]:
-        with self._cond:
-            while True:
-                for seen, match in self.matches:
-                    if seen is pattern:
-                        return match
-                if self.proc.poll() is not None and not self._reader.is_alive():
-                    raise CellError(f"{self.name} exited with {self.proc.returncode}: {self.last_lines()}")
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    raise CellTimeout(f"timeout waiting for {self.name}")
-                self._cond.wait(min(remaining, 0.5))
+        def found() -> re.Match[str] | None:
+            return next((match for seen, match in self.matches if seen is pattern), None)
 
-    def last_lines(self, n: int = 3) -> str:
-        with self._cond:
-            lines = [line for line in self.tail if line.strip()][-n:]
-        return " | ".join(lines)[-600:]
-
-    def send(self, text: str) -> None:
-        assert self.proc.stdin is not None
-        self.proc.stdin.write(text)
-        self.proc.stdin.flush()
-
-    def kill(self) -> None:
-        if self.proc.poll() is None:
-            try:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-        try:
-            self.proc.wait(10)
-        except subprocess.TimeoutExpired:
-            pass
-        for stream in (self.proc.stdin, self.proc.stdout):
-            try:
-                if stream is not None:
-                    stream.close()
-            except OSError:
-                pass
+        return self._wait(found, deadline, CellError, lambda: CellTimeout(f"timeout waiting for {self.name}"))
 
 
 def proc_memory(pid: int) -> dict[str, float]:
@@ -269,7 +208,7 @@ def run_cell(cell: Cell) -> dict[str, Any]:
             cpu0 = {k: proc_cpu(v) for k, v in pids.items()}
             profiler = cell.profile(dict(pids, caller=callers[0].proc.pid)) if cell.profile else None
             for caller in callers:
-                caller.send("go\n")
+                caller.send("go")
             if cell.workload == "w1":
                 callers[0].wait_for(MEASURED, deadline)
                 calls = p["calls"]
@@ -337,7 +276,7 @@ def run_soak(impl: Impl, transport: str, params: dict[str, dict[str, Any]], time
             children.append(caller)
             if workload == "w1":
                 caller.wait_for(WAITING, deadline)
-                caller.send("go\n")
+                caller.send("go")
             result = json.loads(caller.wait_for(RESULT, deadline).group(1))
             caller.kill()
             out["steps"][workload] = {"error": result["error"]} if "error" in result else "ok"

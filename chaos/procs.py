@@ -11,13 +11,12 @@ import os
 import re
 import signal
 import socket
-import subprocess
 import sys
-import threading
 import time
-from collections import deque
 from pathlib import Path
 from types import TracebackType
+
+from bench import child as base
 
 ROOT = Path(__file__).resolve().parent.parent
 READY = re.compile(r"ready on|^READY\b")
@@ -56,98 +55,37 @@ def not_reaped() -> list[int]:
     return [c.pid for c in STARTED if c.proc.poll() is None]
 
 
-class Child:
-    """One process; its merged stdout/stderr is read by a thread (the last lines are kept)."""
+class Child(base.Child):
+    """A scenario's process; keeps its marker lines (and the controller's join/leave log) with their times."""
 
     def __init__(self, name: str, args: list[str], keep_lines: int = 100) -> None:
-        self.name = name
-        self.tail: deque[str] = deque(maxlen=keep_lines)
-        self._lines: list[tuple[float, str]] = []  # marker lines only (see _keep)
-        self._cond = threading.Condition()
-        self.proc = subprocess.Popen(
-            args,
-            cwd=ROOT,
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-            encoding="utf-8",
-            errors="replace",
-            env={**os.environ, "PYTHONUNBUFFERED": "1"},
-            start_new_session=True,
-        )
-        self.pid = self.proc.pid
+        self._lines: list[tuple[float, str]] = []
+        super().__init__(name, args, {**os.environ, "PYTHONUNBUFFERED": "1"}, keep=keep_lines, cwd=ROOT)
         STARTED.append(self)
-        self._reader = threading.Thread(target=self._read, name=f"read-{name}", daemon=True)
-        self._reader.start()
 
-    @staticmethod
-    def _keep(line: str) -> bool:
-        """Lines worth keeping for ``wait_for``/``count``: markers, and the controller's join/leave log."""
-        return bool(READY.search(line)) or line.startswith(("MARK ", "RESULT ")) or " node '" in line
-
-    def _read(self) -> None:
-        assert self.proc.stdout is not None
-        for raw in self.proc.stdout:
-            line = raw.rstrip("\n")
-            now = time.monotonic()
-            with self._cond:
-                self.tail.append(line)
-                if self._keep(line):
-                    self._lines.append((now, line))
-                self._cond.notify_all()
-        with self._cond:
-            self._cond.notify_all()
+    def _on_line(self, now: float, line: str) -> None:
+        if READY.search(line) or line.startswith(("MARK ", "RESULT ")) or " node '" in line:
+            self._lines.append((now, line))
 
     def wait_for(self, pattern: re.Pattern[str], deadline: float, start: int = 0) -> tuple[int, float, re.Match[str]]:
         """The first kept line at index >= ``start`` matching ``pattern``: (index, time seen, match)."""
-        with self._cond:
-            while True:
-                for index in range(start, len(self._lines)):
-                    seen, line = self._lines[index]
-                    match = pattern.search(line)
-                    if match:
-                        return index, seen, match
-                if self.proc.poll() is not None and not self._reader.is_alive():
-                    raise ScenarioError(f"{self.name} exited with {self.proc.returncode}: {self.last_lines()}")
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    raise ScenarioTimeout(f"timeout waiting for {pattern.pattern!r} from {self.name}")
-                self._cond.wait(min(remaining, 0.5))
+
+        def found() -> tuple[int, float, re.Match[str]] | None:
+            for index in range(start, len(self._lines)):
+                seen, line = self._lines[index]
+                match = pattern.search(line)
+                if match:
+                    return index, seen, match
+            return None
+
+        def timed_out() -> Exception:
+            return ScenarioTimeout(f"timeout waiting for {pattern.pattern!r} from {self.name}")
+
+        return self._wait(found, deadline, ScenarioError, timed_out)
 
     def count(self, pattern: re.Pattern[str]) -> int:
         with self._cond:
             return sum(1 for _, line in self._lines if pattern.search(line))
-
-    def last_lines(self, n: int = 4) -> str:
-        with self._cond:
-            lines = [line for line in self.tail if line.strip()][-n:]
-        return " | ".join(lines)[-800:]
-
-    def send(self, text: str) -> None:
-        assert self.proc.stdin is not None
-        self.proc.stdin.write(text + "\n")
-        self.proc.stdin.flush()
-
-    def alive(self) -> bool:
-        return self.proc.poll() is None
-
-    def kill(self) -> None:
-        if self.proc.poll() is None:
-            try:
-                os.killpg(self.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-        try:
-            self.proc.wait(10)
-        except subprocess.TimeoutExpired:
-            pass
-        for stream in (self.proc.stdin, self.proc.stdout):
-            try:
-                if stream is not None:
-                    stream.close()
-            except OSError:
-                pass
 
 
 class Fleet:
