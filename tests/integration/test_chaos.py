@@ -19,7 +19,10 @@ def test_callee_killed_with_1000_calls_in_flight(procs: Procs, controller: Where
     doomed = procs.service(controller, "doomed", "service.py")
     with Global(process_name="caller", **controller.kwargs) as g:
         results = [g.call.hang() & BG for _ in range(1000)]
-        doomed.wait_line("BEGIN hang doomed")  # the calls have reached it
+        # The controller handles a node's frames in order: once this async call (the runner is free while
+        # every worker thread hangs) has come back, all 1,000 calls were routed to the doomed node.
+        assert g.call.async_add(1, 2) & FG == 3
+        doomed.wait_line("BEGIN hang doomed")
         killed = time.monotonic()
         doomed.kill()
         outcomes: Counter[str] = Counter()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import gc
 import logging
 import os
 import signal
@@ -50,6 +51,9 @@ def _after_fork_in_child() -> None:
     global _forked_from
     if _current is not None:
         _forked_from = os.getppid()
+        # The inherited gRPC objects belong to threads that do not exist here: freeing them would
+        # call into gRPC's core with the parent's locks held. Keep the collector away from them.
+        gc.freeze()
 
 
 os.register_at_fork(after_in_child=_after_fork_in_child)
