@@ -13,6 +13,7 @@ import sys
 os.environ.setdefault("GRPC_VERBOSITY", "NONE")
 
 from daffi_core.address import Address
+from daffi_core.channel import DEFAULT_KEEPALIVE, KEEPALIVE_ENV, resolve_keepalive
 from daffi_core.errors import InitializationError
 from daffi_core.protocol import PROTOCOL_VERSION
 from daffi_core.security import ServerTLS, resolve_token
@@ -45,6 +46,13 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--hello-timeout", type=float, default=10.0, help="seconds a new stream has to say Hello (default 10)"
     )
+    parser.add_argument(
+        "--keepalive",
+        type=float,
+        metavar="SECONDS",
+        help=f"seconds between keepalive pings to each node; a node silent for 1.5x that is dropped "
+        f"(default ${KEEPALIVE_ENV}, else {DEFAULT_KEEPALIVE:g}); give nodes the same value",
+    )
     parser.add_argument("--version", action="version", version=f"daffi-controller {__version__}")
     return parser
 
@@ -55,9 +63,10 @@ async def serve(
     tls: ServerTLS | None = None,
     grace: float = 2.0,
     hello_timeout: float = 10.0,
+    keepalive: float = DEFAULT_KEEPALIVE,
 ) -> None:
     """Serve until SIGINT or SIGTERM, then stop within ``grace`` seconds."""
-    server = ControllerServer(address, token, tls, hello_timeout)
+    server = ControllerServer(address, token, tls, hello_timeout, keepalive)
     await server.start()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -80,12 +89,13 @@ def main(argv: list[str] | None = None) -> int:
             args.host = "localhost"
         address = Address.resolve(args.host, args.port, args.unix_sock_path)
         token = resolve_token(token_file=args.token_file)
+        keepalive = resolve_keepalive(args.keepalive)
         tls = None
         if args.ssl_certificate or args.ssl_key or args.ssl_ca or args.require_client_cert:
             if not (args.ssl_certificate and args.ssl_key):
                 raise InitializationError("TLS needs both --ssl-certificate and --ssl-key")
             tls = ServerTLS(args.ssl_certificate, args.ssl_key, args.ssl_ca, args.require_client_cert)
-        asyncio.run(serve(address, token, tls, hello_timeout=args.hello_timeout))
+        asyncio.run(serve(address, token, tls, hello_timeout=args.hello_timeout, keepalive=keepalive))
     except InitializationError as exc:
         print(f"daffi-controller: error: {exc}", file=sys.stderr)
         return 2

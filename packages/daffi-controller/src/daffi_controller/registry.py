@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from daffi_core import framing
+from daffi_core.framing import Encoded
 from daffi_core.outbox import Outbox
 from daffi_core.proto import daffi_pb2 as pb
 
@@ -17,8 +19,9 @@ class Peer:
     outbox: Outbox = field(default_factory=Outbox)
     callbacks: dict[str, pb.CallbackSignature] = field(default_factory=dict)
 
-    def send(self, frame: pb.Frame) -> None:
-        self.outbox.put(frame)
+    def send(self, frame: pb.Frame | Encoded) -> None:
+        """Queue a frame for the node: a protobuf one, or one already encoded (forwarded traffic)."""
+        self.outbox.put(frame if isinstance(frame, Encoded) else framing.frame(frame))
 
     def info(self) -> pb.NodeInfo:
         return pb.NodeInfo(process_name=self.name, callbacks=self.callbacks.values())

@@ -1,9 +1,16 @@
-"""Routing of call traffic. Reads headers only; payload bytes pass through untouched."""
+"""Routing of call traffic. Reads headers only; payload bytes pass through untouched.
+
+A message arrives parsed (for its headers) and, when the batch allows, with a view of its
+bytes: it is forwarded as those bytes with the new ``peer`` appended (``daffi_core.framing``),
+so its payload is never copied by Python code.
+"""
 
 from __future__ import annotations
 
 import logging
 
+from daffi_core import framing
+from daffi_core.framing import Encoded
 from daffi_core.proto import daffi_pb2 as pb
 from daffi_core.protocol import DOWNSTREAM, UPSTREAM
 
@@ -23,26 +30,28 @@ class Router:
         self._routes: dict[RouteKey, set[str]] = {}
         self._by_callee: dict[str, set[RouteKey]] = {}
         self._by_caller: dict[str, set[RouteKey]] = {}
+        #: Receivers fed since the servicer last looked whose outbox is over its high-water mark.
+        self.congested: set[Peer] = set()
 
     @property
     def open_calls(self) -> int:
         return len(self._routes)
 
-    def handle(self, sender: Peer, msg: pb.Message) -> None:
+    def handle(self, sender: Peer, msg: pb.Message, raw: memoryview | None = None) -> None:
+        """Route ``msg`` from ``sender``; ``raw`` is its serialized form when the batch gave it."""
         kind = msg.kind
         if kind == M.CALL and not msg.continuation:
-            self._open(sender, msg)
+            self._open(sender, msg, raw)
         elif kind in DOWNSTREAM:
             targets = self._routes.get((sender.name, msg.call_id))
             if targets:
-                msg.peer = sender.name
-                self._deliver(msg, targets)
+                self._deliver(_relayed(msg, raw, sender.name), targets)
         elif kind in UPSTREAM:
-            self._upstream(sender, msg)
+            self._upstream(sender, msg, raw)
         else:
             log.warning("node %r sent a message of unknown kind %d; ignored", sender.name, kind)
 
-    def _open(self, caller: Peer, msg: pb.Message) -> None:
+    def _open(self, caller: Peer, msg: pb.Message, raw: memoryview | None) -> None:
         head = msg.head
         key = (caller.name, msg.call_id)
         if key in self._routes:
@@ -58,8 +67,7 @@ class Router:
         self._by_caller.setdefault(caller.name, set()).add(key)
         for name in names:
             self._by_callee.setdefault(name, set()).add(key)
-        msg.peer = caller.name
-        self._deliver(msg, names)
+        self._deliver(_relayed(msg, raw, caller.name), names)
 
     def _targets(self, caller: Peer, head: pb.CallHead, call_id: int) -> list[Peer] | None:
         registry = self.registry
@@ -106,14 +114,13 @@ class Router:
         )
         return None
 
-    def _upstream(self, callee: Peer, msg: pb.Message) -> None:
+    def _upstream(self, callee: Peer, msg: pb.Message, raw: memoryview | None) -> None:
         key = (msg.peer, msg.call_id)
         if msg.kind == M.REPLY and not msg.more:
             self._settle(key, callee.name)
         caller = self.registry.nodes.get(msg.peer)
         if caller is not None:
-            msg.peer = callee.name
-            caller.send(pb.Frame(message=msg))
+            self._forward(caller, _relayed(msg, raw, callee.name))
 
     def _settle(self, key: RouteKey, callee: str) -> None:
         """``callee`` owes ``key`` nothing more; forget the route once nobody does."""
@@ -154,16 +161,21 @@ class Router:
                 )
         for key in list(self._by_caller.get(name, ())):
             targets = self._routes.get(key, set())
-            cancel = M(kind=M.CANCEL, call_id=key[1], peer=name)
+            cancel = framing.frame(pb.Frame(message=M(kind=M.CANCEL, call_id=key[1], peer=name)))
             self._deliver(cancel, targets)
             for target in list(targets):
                 self._settle(key, target)
 
-    def _deliver(self, msg: pb.Message, names: set[str]) -> None:
+    def _deliver(self, frame: Encoded, names: set[str]) -> None:
         for name in names:
             peer = self.registry.nodes.get(name)
             if peer is not None:
-                peer.send(pb.Frame(message=msg))
+                self._forward(peer, frame)
+
+    def _forward(self, peer: Peer, frame: Encoded) -> None:
+        peer.send(frame)
+        if peer.outbox.congested:
+            self.congested.add(peer)
 
     @staticmethod
     def _fail(caller: Peer, call_id: int, kind: pb.Error.Kind.ValueType, message: str) -> None:
@@ -176,6 +188,14 @@ class Router:
                 )
             )
         )
+
+
+def _relayed(msg: pb.Message, raw: memoryview | None, peer: str) -> Encoded:
+    """``msg`` as it goes on, from (or to) ``peer``: its own bytes when known, else re-serialized."""
+    if raw is not None:
+        return framing.forward(raw, peer)
+    msg.peer = peer
+    return framing.frame(pb.Frame(message=msg))
 
 
 __all__ = ["Router"]

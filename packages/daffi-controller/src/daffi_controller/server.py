@@ -10,30 +10,40 @@ import stat
 
 import grpc
 from daffi_core.address import Address
-from daffi_core.channel import SERVER_OPTIONS
+from daffi_core.channel import DEFAULT_KEEPALIVE, server_options
 from daffi_core.errors import InitializationError
-from daffi_core.proto import daffi_pb2_grpc as pb_grpc
 from daffi_core.security import ServerTLS
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_health.v1._async import HealthServicer
 
 from daffi_controller.auth import TokenCheck
-from daffi_controller.servicer import ControllerServicer
+from daffi_controller.servicer import ControllerServicer, register
 
 log = logging.getLogger("daffi.controller")
 
 
 class ControllerServer:
-    """A controller bound to one address, run on the current asyncio loop."""
+    """A controller bound to one address, run on the current asyncio loop.
+
+    ``keepalive``: seconds between the pings it sends each node; a node that does not answer within
+    half of that is dropped (its pending calls fail). Pings from nodes are permitted at any
+    keepalive a node may use.
+    """
 
     def __init__(
-        self, address: Address, token: str | None = None, tls: ServerTLS | None = None, hello_timeout: float = 10.0
+        self,
+        address: Address,
+        token: str | None = None,
+        tls: ServerTLS | None = None,
+        hello_timeout: float = 10.0,
+        keepalive: float = DEFAULT_KEEPALIVE,
     ) -> None:
         if tls is not None and address.unix_path is not None:
             raise InitializationError("TLS applies to TCP; a UNIX socket is protected by its file permissions")
         self.address = address
         self._token = token
         self._tls = tls
+        self.keepalive = keepalive
         self.servicer = ControllerServicer(hello_timeout)
         self._server: grpc.aio.Server | None = None
         self.port: int | None = address.port
@@ -45,8 +55,8 @@ class ControllerServer:
         else:
             _probe_tcp(self.address)
         interceptors = [TokenCheck(self._token)] if self._token else []
-        server = grpc.aio.server(options=SERVER_OPTIONS, interceptors=interceptors)
-        pb_grpc.add_ControllerServicer_to_server(self.servicer, server)
+        server = grpc.aio.server(options=server_options(self.keepalive), interceptors=interceptors)
+        register(self.servicer, server)
         health = HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(health, server)
         try:

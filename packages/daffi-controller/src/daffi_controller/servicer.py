@@ -8,16 +8,20 @@ import logging
 from collections.abc import AsyncIterator
 
 import grpc
+from daffi_core import framing
 from daffi_core.proto import daffi_pb2 as pb
 from daffi_core.proto import daffi_pb2_grpc as pb_grpc
-from daffi_core.protocol import PROTOCOL_VERSION
+from daffi_core.protocol import CONNECT_METHOD, PROTOCOL_VERSION
+from google.protobuf.message import DecodeError
 
 from daffi_controller.__about__ import __version__
 from daffi_controller.registry import Peer, Registry
 from daffi_controller.router import Router
 
 log = logging.getLogger("daffi.controller")
-Context = grpc.aio.ServicerContext[pb.Batch, pb.Batch]
+SERVICE = CONNECT_METHOD.split("/")[1]
+#: A node's stream carries serialized ``Batch`` messages both ways (see ``register``).
+Context = grpc.aio.ServicerContext[bytes, bytes]
 #: Seconds a leaving node's writer gets to flush what is queued before it is cancelled.
 _WRITER_DRAIN = 2.0
 
@@ -38,27 +42,38 @@ class ControllerServicer(pb_grpc.ControllerServicer):
         return self.registry.catalog()
 
     async def Connect(  # type: ignore[override]
-        self, request_iterator: AsyncIterator[pb.Batch], context: Context
+        self, request_iterator: AsyncIterator[bytes], context: Context
     ) -> None:
         hello = await self._read_hello(context)
         if hello is None:
             return
         peer = Peer(hello.process_name)
         writer = asyncio.create_task(self._write(peer, context))
-        self._join(peer, hello)
-        reader = asyncio.create_task(self._read(peer, context))
         closing = asyncio.create_task(self._closing.wait())
-        reason = "controller stopping"
+        reader: asyncio.Task[str] | None = None
+        reason = "connection lost"  # unless we learn better: the handler is cancelled when the stream breaks
+        undecodable: DecodeError | None = None
         try:
+            self._join(peer, hello)  # inside the try: whatever fails from here on, the node leaves again
+            reader = asyncio.create_task(self._read(peer, context))
             await asyncio.wait({reader, closing}, return_when=asyncio.FIRST_COMPLETED)
-            if reader.done():
+            if not reader.done():
+                reason = "controller stopping"
+            else:
                 failure = reader.exception()
                 if failure is None:
                     reason = reader.result()
+                elif isinstance(failure, DecodeError):
+                    # Bytes from the node that are not a Batch: its fault, not ours.
+                    undecodable = failure
+                    reason = "sent a message that is not a daffi Batch"
+                    log.warning("node %r sent a message that is not a daffi Batch (%s)", peer.name, failure)
                 else:
                     log.error("stream of node %r failed", peer.name, exc_info=failure)
                     reason = f"internal error ({failure!r})"
         finally:
+            if reader is not None:
+                reader.cancel()  # nothing the node sends is dispatched once it has left (the drain may take s)
             self._leave(peer, reason)
             peer.outbox.close()
             closing.cancel()
@@ -68,9 +83,13 @@ class ControllerServicer(pb_grpc.ControllerServicer):
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await asyncio.wait({writer}, timeout=_WRITER_DRAIN)
             for task in (writer, reader):
+                if task is None:
+                    continue
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await task
+        if undecodable is not None:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"not a daffi Batch message: {undecodable}")
 
     def close(self) -> None:
         """End every node's stream (each handler returns and the call ends with OK) before the server stops."""
@@ -80,21 +99,34 @@ class ControllerServicer(pb_grpc.ControllerServicer):
         """Dispatch the node's frames until its stream ends; returns why it ended."""
         try:
             while True:
-                batch = await context.read()
-                if not isinstance(batch, pb.Batch):  # grpc.aio.EOF
+                raw = await context.read()
+                if not isinstance(raw, bytes):  # grpc.aio.EOF
                     return "disconnected"
-                for frame in batch.frames:
-                    self._dispatch(peer, frame)
+                batch = pb.Batch.FromString(raw)
+                views = framing.message_views(raw)
+                if views is None or len(views) != len(batch.frames):
+                    views = [None] * len(batch.frames)
+                for frame, view in zip(batch.frames, views, strict=True):
+                    self._dispatch(peer, frame, view)
+                if self.router.congested:  # receivers this batch fed are behind: let them catch up
+                    congested, self.router.congested = self.router.congested, set()
+                    for receiver in congested:
+                        if receiver is not peer:
+                            await receiver.outbox.drained()
         except grpc.RpcError as exc:
             return f"connection lost ({exc.code().name if hasattr(exc, 'code') else exc})"
 
     async def _read_hello(self, context: Context) -> pb.Hello | None:
         try:
-            first = await asyncio.wait_for(context.read(), self.hello_timeout)
+            raw = await asyncio.wait_for(context.read(), self.hello_timeout)
+            first = pb.Batch.FromString(raw) if isinstance(raw, bytes) else None
         except asyncio.TimeoutError:
             await self._reject(context, pb.Reject.BAD_HELLO, f"no Hello within {self.hello_timeout:g} s")
             return None
-        if not isinstance(first, pb.Batch) or not first.frames or not first.frames[0].HasField("hello"):
+        except DecodeError as exc:
+            await self._reject(context, pb.Reject.BAD_HELLO, f"the first message is not a daffi Batch: {exc}")
+            return None
+        if first is None or not first.frames or not first.frames[0].HasField("hello"):
             await self._reject(context, pb.Reject.BAD_HELLO, "the first frame of a stream must be Hello")
             return None
         hello = first.frames[0].hello
@@ -122,7 +154,7 @@ class ControllerServicer(pb_grpc.ControllerServicer):
     @staticmethod
     async def _reject(context: Context, reason: pb.Reject.Reason.ValueType, message: str) -> None:
         log.warning("refused a node: %s", message)
-        await context.write(pb.Batch(frames=[pb.Frame(reject=pb.Reject(reason=reason, message=message))]))
+        await context.write(framing.batch([framing.frame(pb.Frame(reject=pb.Reject(reason=reason, message=message)))]))
 
     def _join(self, peer: Peer, hello: pb.Hello) -> None:
         others = [p.info() for p in self.registry.nodes.values()]
@@ -151,10 +183,10 @@ class ControllerServicer(pb_grpc.ControllerServicer):
             if other is not peer:
                 other.send(frame)
 
-    def _dispatch(self, peer: Peer, frame: pb.Frame) -> None:
+    def _dispatch(self, peer: Peer, frame: pb.Frame, raw: memoryview | None = None) -> None:
         body = frame.WhichOneof("body")
         if body == "message":
-            self.router.handle(peer, frame.message)
+            self.router.handle(peer, frame.message, raw)
         elif body == "callbacks":
             self.registry.set_callbacks(peer, frame.callbacks.callbacks)
             self._announce(peer)
@@ -167,4 +199,18 @@ class ControllerServicer(pb_grpc.ControllerServicer):
             await context.write(batch)
 
 
-__all__ = ["ControllerServicer"]
+def register(servicer: ControllerServicer, server: grpc.aio.Server) -> None:
+    """Serve ``servicer`` on ``server``: ``Connect`` with raw bytes (the servicer parses and
+    serializes batches itself, so forwarded payloads are not copied), ``GetCatalog`` as generated."""
+    handlers = {
+        "Connect": grpc.stream_stream_rpc_method_handler(servicer.Connect),
+        "GetCatalog": grpc.unary_unary_rpc_method_handler(
+            servicer.GetCatalog,
+            request_deserializer=pb.CatalogRequest.FromString,
+            response_serializer=pb.Catalog.SerializeToString,
+        ),
+    }
+    server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(SERVICE, handlers),))
+
+
+__all__ = ["ControllerServicer", "register"]

@@ -57,12 +57,15 @@ class Running:
 
     def __init__(self) -> None:
         self.task: asyncio.Task[None] | None = None
+        self.timer: asyncio.TimerHandle | None = None
         self.credit: Credit | None = None
         self.items: queue.SimpleQueue[Any] | None = None
         self.cancelled = False
 
     def cancel(self) -> None:
         self.cancelled = True
+        if self.timer is not None:
+            self.timer.cancel()
         if self.credit is not None:
             self.credit.close()
         if self.items is not None:
@@ -89,6 +92,8 @@ class Callee:
             self._assembler.drop(msg.peer, msg.call_id)  # a payload that will never be finished
             if running is not None:
                 running.cancel()
+                if running.task is None:  # a plain call has no task to answer for it
+                    self._settle(key, running, asyncio.CancelledError())
             return
         if kind == M.ACK_YIELDS:
             if running is not None and running.credit is not None:
@@ -136,7 +141,14 @@ class Callee:
                 running.credit = Credit(YIELD_WINDOW)
                 coro = self._serve_generator(running, cb, head, peer, call_id, payload, first.encoding)
             else:
-                coro = self._serve(cb, head, peer, call_id, payload, first.encoding)
+                self._running[key] = running
+                if head.eta:
+                    running.timer = self._node.loop.call_later(
+                        head.eta, self._serve, key, running, cb, head, payload, first.encoding
+                    )
+                else:
+                    self._serve(key, running, cb, head, payload, first.encoding)
+                return
         self._running[key] = running
         running.task = asyncio.get_running_loop().create_task(self._guard(key, peer, call_id, coro))
 
@@ -144,31 +156,48 @@ class Callee:
         """Run one call's coroutine; whatever happens, the caller gets exactly one REPLY."""
         try:
             await coro
-        except asyncio.CancelledError:
-            self._reply_error(peer, call_id, E(kind=E.CANCELLED, message="the call was cancelled"))
-        except _Expired as exc:
-            self._reply_error(peer, call_id, E(kind=E.TIMEOUT, type_name="TimeoutError", message=str(exc)))
-        except _NotSerializable as exc:
-            self._reply_error(
-                peer, call_id, E(kind=E.SERIALIZATION, type_name=type(exc.__cause__).__name__, message=str(exc))
-            )
-        except Escaped as exc:
-            self._reply_error(peer, call_id, _error_of(exc.original))
-        except Exception as exc:
-            self._reply_error(peer, call_id, _error_of(exc))
-        except BaseException as exc:  # SystemExit & co. from a sync callback: reply, keep the loop alive
-            self._reply_error(peer, call_id, _error_of(exc))
+        except BaseException as exc:  # SystemExit & co. from a sync callback too: reply, keep the loop alive
+            self._reply_error(peer, call_id, _error_for(exc))
         finally:
             self._running.pop(key, None)
 
-    async def _serve(
-        self, cb: LocalCallback, head: pb.CallHead, peer: str, call_id: int, payload: bytes, encoding: int
+    def _serve(
+        self,
+        key: tuple[str, int],
+        running: Running,
+        cb: LocalCallback,
+        head: pb.CallHead,
+        payload: bytes,
+        encoding: int,
     ) -> None:
-        if head.eta:
-            await asyncio.sleep(head.eta)
+        """Start a plain call without a task: the worker's outcome is posted back to the loop.
+
+        This is the hot path of every call, so it costs one hand-off each way and nothing more.
+        """
+        if self._running.get(key) is not running:  # cancelled while waiting for its eta
+            return
         future = self._run(cb, lambda fn: _call_with(fn, cb, payload, encoding, self._node.g), head.return_result)
-        result = await self._await(future, head.timeout, cb.name)
-        self._reply(peer, call_id, *result)
+        if head.timeout:
+            expired = _Expired(f"callback {cb.name!r} did not finish within {head.timeout} s on the callee")
+            running.timer = self._node.loop.call_later(head.timeout, self._settle, key, running, expired)
+        future.add_done_callback(lambda done: self._node.post(self._settle, key, running, done))
+
+    def _settle(self, key: tuple[str, int], running: Running, outcome: Future[Payload] | BaseException) -> None:
+        """Answer a plain call once: with its result, its error, a cancellation or a timeout."""
+        if self._running.get(key) is not running:
+            return  # answered already (cancelled or timed out), or its connection is gone
+        del self._running[key]
+        if running.timer is not None:
+            running.timer.cancel()
+        peer, call_id = key
+        if isinstance(outcome, BaseException):
+            self._reply_error(peer, call_id, _error_for(outcome))
+        elif outcome.cancelled():
+            self._reply_error(peer, call_id, _error_for(asyncio.CancelledError()))
+        elif (failure := outcome.exception()) is not None:
+            self._reply_error(peer, call_id, _error_for(failure))
+        else:
+            self._reply(peer, call_id, *outcome.result())
 
     async def _schedule(
         self, cb: LocalCallback, head: pb.CallHead, peer: str, call_id: int, payload: bytes, encoding: int
@@ -195,12 +224,11 @@ class Callee:
     ) -> None:
         credit = running.credit
         assert credit is not None
-        loop = asyncio.get_running_loop()
-        send = self._node.send
+        post, send = self._node.post, self._node.send
 
         def emit(item: Any) -> None:
             data, enc = _dumps(item)
-            loop.call_soon_threadsafe(send, frames(M.YIELD, call_id, peer, data, enc))
+            post(send, frames(M.YIELD, call_id, peer, data, enc))
 
         if cb.is_async:
 
@@ -238,8 +266,7 @@ class Callee:
     async def _serve_stream(self, running: Running, cb: LocalCallback, peer: str, call_id: int) -> None:
         items = running.items
         assert items is not None
-        loop = asyncio.get_running_loop()
-        send = self._node.send
+        post, send = self._node.post, self._node.send
         g = self._node.g
         runner = self._node.runner
 
@@ -262,7 +289,7 @@ class Callee:
                         fn(*args, **kwargs)
                     processed += 1
                     if processed % STREAM_ACK_EVERY == 0:
-                        loop.call_soon_threadsafe(send, frames(M.ACK_ITEMS, call_id, peer, count=processed))
+                        post(send, frames(M.ACK_ITEMS, call_id, peer, count=processed))
 
         await asyncio.wrap_future(self._node.pool.submit(consume))
         self._reply(peer, call_id)
@@ -363,6 +390,19 @@ _INTERNAL_DIRS = (
     *tuple(os.path.dirname(m.__file__) + os.sep for m in (asyncio, concurrent.futures) if m.__file__),
     os.path.dirname(__file__) + os.sep,
 )
+
+
+def _error_for(exc: BaseException) -> pb.Error:
+    """The wire error a call's failure is answered with."""
+    if isinstance(exc, asyncio.CancelledError):
+        return E(kind=E.CANCELLED, message="the call was cancelled")
+    if isinstance(exc, _Expired):
+        return E(kind=E.TIMEOUT, type_name="TimeoutError", message=str(exc))
+    if isinstance(exc, _NotSerializable):
+        return E(kind=E.SERIALIZATION, type_name=type(exc.__cause__).__name__, message=str(exc))
+    if isinstance(exc, Escaped):
+        return _error_of(exc.original)
+    return _error_of(exc)
 
 
 def _error_of(exc: BaseException) -> pb.Error:

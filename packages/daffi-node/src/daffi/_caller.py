@@ -17,6 +17,7 @@ from concurrent.futures import Future
 from typing import TYPE_CHECKING, Any, Generic, NamedTuple, TypeVar
 
 from daffi_core.errors import DaffiError, RemoteStoppedUnexpectedly, TimeoutError
+from daffi_core.framing import Encoded
 from daffi_core.proto import daffi_pb2 as pb
 
 from daffi import _serde
@@ -168,15 +169,15 @@ class Caller:
         """Send a CALL and return its pending record (the call may fail on the loop)."""
         pending = Pending(next(self._ids), head.name, kind, timeout)
         out = frames(M.CALL, pending.call_id, "", payload, encoding, head=head)
-        self._node.loop.call_soon_threadsafe(self._open, pending, out)
+        self._node.post(self._open, pending, out)
         return pending
 
-    def send(self, pending: Pending, out: list[pb.Frame]) -> None:
-        self._node.loop.call_soon_threadsafe(self._send_if_open, pending, out)
+    def send(self, pending: Pending, out: list[Encoded]) -> None:
+        self._node.post(self._send_if_open, pending, out)
 
     def cancel(self, pending: Pending, exc: BaseException | None = None) -> None:
         """Give up on a call: tell the callees and fail it locally."""
-        self._node.loop.call_soon_threadsafe(self._cancel, pending, exc)
+        self._node.post(self._cancel, pending, exc)
 
     def push_stream(self, pending: Pending, items: Iterable[Any], timeout: float | None) -> dict[str, Reply]:
         """Send every item with credit from the receivers, then END; wait for every receiver's reply.
@@ -237,7 +238,7 @@ class Caller:
         return any(r.error is not None for r in pending.replies.values())
 
     # -- node loop
-    def _open(self, pending: Pending, out: list[pb.Frame]) -> None:
+    def _open(self, pending: Pending, out: list[Encoded]) -> None:
         if not self._node.connected:
             pending.fail(
                 RemoteStoppedUnexpectedly(
@@ -250,7 +251,7 @@ class Caller:
             pending.timer = self._node.loop.call_later(pending.timeout, self._expire, pending)
         self._node.send(out)
 
-    def _send_if_open(self, pending: Pending, out: list[pb.Frame]) -> None:
+    def _send_if_open(self, pending: Pending, out: list[Encoded]) -> None:
         if pending.call_id in self._pending:
             self._node.send(out)
 

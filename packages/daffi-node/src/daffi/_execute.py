@@ -127,6 +127,11 @@ def _signature(node: Node, name: str) -> pb.CallbackSignature:
     sig = node.catalog.signature(name)
     if sig is not None:
         return sig
+    if not node.connected:  # the catalog is empty while reconnecting: wait for the connection first
+        _connected(node, name)
+        sig = node.catalog.signature(name)
+        if sig is not None:
+            return sig
     future = node.catalog.when(lambda nodes: any(name in cbs for cbs in nodes.values()))
     try:
         future.result(UNKNOWN_CALLBACK_GRACE)

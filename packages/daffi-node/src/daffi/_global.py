@@ -16,6 +16,7 @@ from types import FrameType, TracebackType
 from typing import Any
 
 from daffi_core.address import Address
+from daffi_core.channel import resolve_keepalive
 from daffi_core.errors import DaffiError, GlobalContextError, InitializationError, TimeoutError
 from daffi_core.proto import daffi_pb2 as pb
 from daffi_core.security import ClientSecurity, ClientTLS, ServerTLS, resolve_token
@@ -118,6 +119,7 @@ class Global:
         ssl_key: str | None = None,
         ssl_ca: str | None = None,
         ssl_require_client_cert: bool = False,
+        keepalive: float | None = None,
         connect_timeout: float = 30.0,
         async_backend: str | None = None,
     ) -> None:
@@ -128,6 +130,13 @@ class Global:
         ``ssl_certificate``/``ssl_key`` and, with ``ssl_require_client_cert``, admits only nodes
         with a certificate signed by ``ssl_ca``; a node trusts ``ssl_ca`` (or, hosting the
         controller, its certificate) and presents ``ssl_certificate``/``ssl_key`` when given.
+
+        ``keepalive`` (seconds, 1 to 86,400; default ``$DAFFI_KEEPALIVE``, else 20) is the interval
+        of the HTTP/2 pings that detect a silent network cut: a ping unanswered for half the
+        interval closes the connection, so within ``1.5 * keepalive`` seconds the node's open calls
+        fail with ``RemoteStoppedUnexpectedly`` and the node starts reconnecting (a controller
+        started here drops silent nodes just as fast). Give the controller (``daffi-controller
+        --keepalive``) the same value: it bounds how fast the controller notices a lost node.
         """
         global _current
         if _forked_from is not None:
@@ -138,6 +147,7 @@ class Global:
             raise InitializationError(f"async_backend must be 'asyncio' or 'trio', not {async_backend!r}")
         self.address = Address.resolve(host, port, unix_sock_path)
         self._token = resolve_token(token)
+        self._keepalive = resolve_keepalive(keepalive)
         self._tls = _tls_settings(init_controller, ssl_certificate, ssl_key, ssl_ca, ssl_require_client_cert)
         self.process_name = process_name or f"node-{uuid.uuid4().hex[:12]}"
         self.is_controller = init_controller
@@ -166,7 +176,15 @@ class Global:
                 }
                 security = ClientSecurity(self._token, self._tls[1] if self._tls else None)
                 self._node = Node(
-                    self, self.process_name, self.address, security, self._runtime.loop, self._pool, self._runner, hooks
+                    self,
+                    self.process_name,
+                    self.address,
+                    security,
+                    self._runtime.loop,
+                    self._pool,
+                    self._runner,
+                    hooks,
+                    keepalive=self._keepalive,
                 )
                 self._node.start(connect_timeout)
         except BaseException:
@@ -183,7 +201,9 @@ class Global:
                 "init_controller=True needs the controller package: pip install daffi-node[controller] "
                 "(or pip install daffi-controller)"
             ) from None
-        server = ControllerServer(self.address, self._token, self._tls[0] if self._tls else None)
+        server = ControllerServer(
+            self.address, self._token, self._tls[0] if self._tls else None, keepalive=self._keepalive
+        )
         self._runtime.run(server.start(), 30)
         self._server = server
         log.info("controller of %r listening on %s", self.process_name, server.describe())

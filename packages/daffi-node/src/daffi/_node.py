@@ -13,13 +13,14 @@ from concurrent.futures import TimeoutError as FutureTimeout
 from typing import TYPE_CHECKING, Any
 
 import grpc
+from daffi_core import framing
 from daffi_core.address import Address
-from daffi_core.channel import CLIENT_OPTIONS
+from daffi_core.channel import DEFAULT_KEEPALIVE, client_options
 from daffi_core.errors import InitializationError, RemoteStoppedUnexpectedly
+from daffi_core.framing import Encoded
 from daffi_core.outbox import Outbox
 from daffi_core.proto import daffi_pb2 as pb
-from daffi_core.proto import daffi_pb2_grpc as pb_grpc
-from daffi_core.protocol import DOWNSTREAM, PROTOCOL_VERSION
+from daffi_core.protocol import CONNECT_METHOD, DOWNSTREAM, PROTOCOL_VERSION
 from daffi_core.security import ClientSecurity as Security
 
 from daffi.__about__ import __version__
@@ -55,8 +56,11 @@ class Node:
         pool: DaemonPool,
         runner: AsyncRunner,
         hooks: dict[str, Hook | None],
+        *,
+        keepalive: float = DEFAULT_KEEPALIVE,
     ) -> None:
         self.g = g
+        self.keepalive = keepalive
         self.process_name = process_name
         self.address = address
         self.security = security
@@ -75,6 +79,8 @@ class Node:
         self._task: asyncio.Task[None] | None = None
         self._call: Any = None
         self._writer: asyncio.Task[None] | None = None
+        self._posted: list[tuple[Callable[..., None], tuple[Any, ...]]] = []
+        self._posted_lock = threading.Lock()
         self._unlisten = REGISTRY.listen(self._announce_soon)
 
     # -- lifecycle (called from user threads)
@@ -113,22 +119,51 @@ class Node:
         self.caller.fail_all(RemoteStoppedUnexpectedly(f"node {self.process_name!r} was stopped"))
         await self.callee.close()
 
+    def post(self, fn: Callable[..., None], *args: Any) -> None:
+        """Run ``fn(*args)`` on the node loop, from any thread, in the order posted.
+
+        Posts made while the loop is busy share one wake-up: under load many calls cost a
+        single ``call_soon_threadsafe`` (a syscall each) instead of one apiece.
+        """
+        with self._posted_lock:
+            self._posted.append((fn, args))
+            if len(self._posted) > 1:
+                return
+        try:
+            self.loop.call_soon_threadsafe(self._run_posted)
+        except RuntimeError:  # the loop is closed: the node is gone, and so is what was posted
+            with self._posted_lock:
+                self._posted.clear()
+            raise
+
+    def _run_posted(self) -> None:
+        with self._posted_lock:
+            posted, self._posted = self._posted, []
+        for fn, args in posted:
+            try:
+                fn(*args)
+            except Exception:
+                log.exception("node loop job %r failed", fn)
+
     # -- node loop
-    def send(self, frames: list[pb.Frame]) -> None:
+    def send(self, frames: list[Encoded]) -> None:
         outbox = self._outbox
         if outbox is not None:
             for frame in frames:
                 outbox.put(frame)
 
     async def _run(self) -> None:
-        channel = self.security.channel(self.address.target, CLIENT_OPTIONS)
-        stub = pb_grpc.ControllerStub(channel)
+        channel = self.security.channel(self.address.target, client_options(self.keepalive))
+        # Batches go out already serialized (daffi_core.framing) and come in parsed.
+        connect: grpc.aio.StreamStreamMultiCallable[bytes, pb.Batch] = channel.stream_stream(
+            CONNECT_METHOD, request_serializer=None, response_deserializer=pb.Batch.FromString
+        )
         backoff = 0.05
         try:
             while not self._stopping:
                 established = False
                 try:
-                    established = await self._session(stub)
+                    established = await self._session(connect)
                 except _Rejected as rejected:
                     if not self._first.done():
                         self._first.set_exception(InitializationError(f"the controller refused this node: {rejected}"))
@@ -163,8 +198,8 @@ class Node:
             with contextlib.suppress(Exception):
                 await channel.close(None)
 
-    async def _session(self, stub: pb_grpc.ControllerStub) -> bool:
-        call = stub.Connect(metadata=self.security.metadata)
+    async def _session(self, connect: grpc.aio.StreamStreamMultiCallable[bytes, pb.Batch]) -> bool:
+        call = connect(metadata=self.security.metadata)
         self._call = call
         hello = pb.Hello(
             protocol_version=PROTOCOL_VERSION,
@@ -172,7 +207,7 @@ class Node:
             callbacks=REGISTRY.signatures(),
             client_version=__version__,
         )
-        await call.write(pb.Batch(frames=[pb.Frame(hello=hello)]))
+        await call.write(framing.batch([framing.frame(pb.Frame(hello=hello))]))
         first = await call.read()
         if not isinstance(first, pb.Batch) or not first.frames:
             raise ConnectionError("the controller closed the stream during the handshake")
@@ -245,7 +280,7 @@ class Node:
 
     def _announce(self) -> None:
         if self.connected:
-            self.send([pb.Frame(callbacks=pb.CallbackList(callbacks=REGISTRY.signatures()))])
+            self.send([framing.frame(pb.Frame(callbacks=pb.CallbackList(callbacks=REGISTRY.signatures())))])
 
     def _hook(self, name: str, process_name: str) -> None:
         hook = self._hooks.get(name)

@@ -4,34 +4,37 @@ from __future__ import annotations
 
 from typing import Any
 
+from daffi_core import framing
+from daffi_core.framing import Encoded
 from daffi_core.proto import daffi_pb2 as pb
 from daffi_core.protocol import CHUNK_SIZE
 
 M = pb.Message
 
 
-def frames(
-    kind: int, call_id: int, peer: str, payload: bytes = b"", encoding: int = 0, **fields: Any
-) -> list[pb.Frame]:
-    """The frames of one message; payloads over ``CHUNK_SIZE`` are split (``fields`` go in the first)."""
+def frames(kind: int, call_id: int, peer: str, payload: bytes = b"", encoding: int = 0, **fields: Any) -> list[Encoded]:
+    """The frames of one message; payloads over ``CHUNK_SIZE`` are split (``fields`` go in the first).
+
+    Pieces are views of ``payload``: it is copied once, when the batch is written.
+    """
     if len(payload) <= CHUNK_SIZE:
-        pieces = [payload]
-    else:  # bytes() of a memoryview slice: one copy per piece, none of the whole
+        pieces: list[bytes | memoryview] = [payload]
+    else:
         view = memoryview(payload)
-        pieces = [bytes(view[start : start + CHUNK_SIZE]) for start in range(0, len(payload), CHUNK_SIZE)]
+        pieces = [view[start : start + CHUNK_SIZE] for start in range(0, len(payload), CHUNK_SIZE)]
     last = len(pieces) - 1
     return [
-        pb.Frame(
-            message=M(
+        framing.message(
+            M(
                 kind=pb.Message.Kind.ValueType(kind),
                 call_id=call_id,
                 peer=peer,
-                payload=piece,
                 encoding=pb.Encoding.ValueType(encoding),
                 more=index < last,
                 continuation=index > 0,
                 **(fields if index == 0 else {}),
-            )
+            ),
+            piece,
         )
         for index, piece in enumerate(pieces)
     ]
