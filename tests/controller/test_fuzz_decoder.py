@@ -1,0 +1,43 @@
+"""The controller's frame handling under coverage-guided fuzzing: a short, bounded run of the atheris target.
+
+``hatch run chaos:fuzz`` is the long run (docs/reliability-fuzz.md). This runs the same target
+(chaos/fuzz_target.py, under libFuzzer in a child process) on the seed corpus and mutations of it,
+with a fixed libFuzzer seed, and fails on any crash: an exception out of a stream handler, a broken
+invariant (registry, routing tables, batch sizes, forwarded bytes), an unpickled payload. Planted bugs
+show that a crash does fail it.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.support.procs import ROOT
+
+RUNS = 3000
+
+
+def _fuzz(work: Path, *args: str) -> tuple[int, str]:
+    argv = [sys.executable, "-m", "chaos.fuzz", "--seed", "1", "--runs", str(RUNS), "--work", str(work), *args]
+    done = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, timeout=100)
+    return done.returncode, done.stdout + done.stderr
+
+
+def test_fuzz_target_runs_clean(tmp_path: Path) -> None:
+    code, out = _fuzz(tmp_path)
+    assert code == 0, out[-6000:]
+    assert f"Done {RUNS} runs" in out, out[-3000:]
+    assert not list((tmp_path / "artifacts").iterdir())
+    summary = next(line for line in out.splitlines() if line.startswith("[fuzz]") and "inputs" in line)
+    print(f"FIGURE fuzz-unit: {summary.removeprefix('[fuzz] ')}")
+
+
+@pytest.mark.parametrize("canary", ["leak", "raise"])
+def test_a_planted_bug_fails_the_run(tmp_path: Path, canary: str) -> None:
+    code, out = _fuzz(tmp_path, "--canary", canary)
+    assert code == 1, out[-3000:]
+    assert "=== Uncaught Python exception: ===" in out and "InvariantViolation" in out, out[-3000:]
+    assert list((tmp_path / "artifacts").glob("crash-*"))
