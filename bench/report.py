@@ -281,6 +281,7 @@ def write(data: dict[str, Any], path: Path) -> None:
 
     add_startup(lines, cells, data)
     add_profile(lines, cells, data)
+    add_bounds(lines)
     add_notes(lines, cells, data)
     path.write_text("\n".join(lines) + "\n")
 
@@ -617,6 +618,40 @@ def add_reading(lines: list[str], cells: dict[str, dict[str, list[dict[str, Any]
             " (or a transport without gRPC's completion-queue poller thread), not only leaner daffi code."
         )
     add("")
+
+
+BOUNDS = """\
+## What bounds the misses, and the next step
+
+Where a target above is missed, this is what holds it back; the measurements behind each point
+(taken while building daffi, outside this run) are in [performance.md](performance.md).
+
+- **W1 (sequential latency) and W5 (sequential broadcasts)**: a routed call is two gRPC stream
+  round trips (caller-controller, controller-callee), and on this machine one such round trip
+  costs 250-330 µs in plain grpcio (aio or sync) before daffi does anything, so a call cannot
+  go below about 0.5-0.66 ms; daffi 3.0.1 installs without gRPC (its compiled core carries
+  its own transport). What daffi adds over the grpc.aio relay are thread hand-offs
+  (the caller's thread to the node's event loop and back, the callee's loop to a worker thread
+  and back), each a syscall that wakes another thread. Next step: let the waiting caller thread
+  read its own reply (no hand-off back), and run callbacks declared non-blocking on the loop.
+- **W2, W6 (throughput)**: CPU-bound across three processes on two cores; hand-offs are shared
+  under load (one wake-up per burst) and batches carry many calls, so the remaining cost is
+  per-call Python work in the node (futures, pickling, protobuf headers). Next step: decode
+  replies and encode calls in bulk per batch.
+- **W3 (1 MiB payloads)**: page faults on fresh buffers dominate: each hop copies a payload into
+  new memory (the gRPC receive buffer, protobuf's parse, the joined batch), and on this VM
+  faulting in fresh pages costs more than the copy itself. Next step: reuse buffers across
+  calls (a payload pool, or protobuf-free parsing on the controller so a payload is never
+  re-materialised).
+- **Controller peak RSS**: the queue per receiver is capped (4 MiB, then the sender is held back),
+  so what remains is gRPC's own buffers for the messages in flight and the allocator keeping
+  freed chunks; next step as for W3.
+"""
+
+
+def add_bounds(lines: list[str]) -> None:
+    lines.extend(BOUNDS.splitlines())
+    lines.append("")
 
 
 def add_notes(lines: list[str], cells: dict[str, dict[str, list[dict[str, Any]]]], data: dict[str, Any]) -> None:

@@ -58,6 +58,7 @@ class Running:
     def __init__(self) -> None:
         self.task: asyncio.Task[None] | None = None
         self.timer: asyncio.TimerHandle | None = None
+        self.future: Future[Payload] | None = None  # a plain call's work (cancelling it stops an async callback)
         self.credit: Credit | None = None
         self.items: queue.SimpleQueue[Any] | None = None
         self.cancelled = False
@@ -66,6 +67,8 @@ class Running:
         self.cancelled = True
         if self.timer is not None:
             self.timer.cancel()
+        if self.future is not None:
+            self.future.cancel()
         if self.credit is not None:
             self.credit.close()
         if self.items is not None:
@@ -177,6 +180,7 @@ class Callee:
         if self._running.get(key) is not running:  # cancelled while waiting for its eta
             return
         future = self._run(cb, lambda fn: _call_with(fn, cb, payload, encoding, self._node.g), head.return_result)
+        running.future = future
         if head.timeout:
             expired = _Expired(f"callback {cb.name!r} did not finish within {head.timeout} s on the callee")
             running.timer = self._node.loop.call_later(head.timeout, self._settle, key, running, expired)
@@ -187,8 +191,7 @@ class Callee:
         if self._running.get(key) is not running:
             return  # answered already (cancelled or timed out), or its connection is gone
         del self._running[key]
-        if running.timer is not None:
-            running.timer.cancel()
+        running.cancel()  # its timer, and its work if it timed out (an async callback is cancelled)
         peer, call_id = key
         if isinstance(outcome, BaseException):
             self._reply_error(peer, call_id, _error_for(outcome))
