@@ -58,9 +58,12 @@ def not_reaped() -> list[int]:
 class Child(base.Child):
     """A scenario's process; keeps its marker lines (and the controller's join/leave log) with their times."""
 
-    def __init__(self, name: str, args: list[str], keep_lines: int = 100) -> None:
+    def __init__(
+        self, name: str, args: list[str], keep_lines: int = 100, env: dict[str, str] | None = None
+    ) -> None:
         self._lines: list[tuple[float, str]] = []
-        super().__init__(name, args, {**os.environ, "PYTHONUNBUFFERED": "1"}, keep=keep_lines, cwd=ROOT)
+        environ = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
+        super().__init__(name, args, environ, keep=keep_lines, cwd=ROOT)
         STARTED.append(self)
 
     def _on_line(self, now: float, line: str) -> None:
@@ -97,10 +100,10 @@ class Fleet:
         self.deadline = self.started + timeout
         self.children: list[Child] = []
 
-    def spawn(self, name: str, module: str, *args: str) -> Child:
+    def spawn(self, name: str, module: str, *args: str, env: dict[str, str] | None = None) -> Child:
         if time.monotonic() > self.deadline:
             raise ScenarioTimeout(f"deadline passed before starting {name}")
-        child = Child(name, [sys.executable, "-m", module, *args])
+        child = Child(name, [sys.executable, "-m", module, *args], env=env)
         self.children.append(child)
         return child
 

@@ -16,6 +16,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
+from chaos.nodes import memtrace
 from chaos.procs import Child, Fleet, ScenarioError, rss_mib
 
 RESULT = re.compile(r"^RESULT (.*)$")
@@ -38,6 +39,8 @@ class Settings:
     pause_every: int = 1_000
     pause_ms: float = 50.0
     transport: str = ""  # "" = each scenario's own (nodes, calls: tcp; stream: unix)
+    trace_memory: str = ""  # a folder: the callee of ``calls`` writes memory diagnostics there (memtrace.py)
+    trace_frames: int = memtrace.FRAMES  # tracemalloc's traceback depth; 0: no tracemalloc, the rest only
 
 
 @contextmanager
@@ -140,8 +143,27 @@ def calls(s: Settings, timeout: float) -> dict[str, Any]:
     transport = s.transport or "tcp"
     with address(transport) as (addr, ctl_args), Fleet(timeout) as fleet:
         ctl = fleet.controller(ctl_args)
-        callee = fleet.spawn("callee", "chaos.nodes.callee", addr)
+        env = None
+        if s.trace_memory:
+            env = {memtrace.ENV_FOLDER: s.trace_memory, memtrace.ENV_FRAMES: str(s.trace_frames)}
+        callee = fleet.spawn("callee", "chaos.nodes.callee", addr, env=env)
         callee.wait_for(re.compile(r"^READY"), fleet.deadline)
+        snaps: list[dict[str, Any]] = []
+        snapped = 0
+
+        def snap(label: str) -> None:
+            """With --trace-memory: the callee's snapshot, taken while the caller waits."""
+            nonlocal snapped
+            if not s.trace_memory:
+                return
+            if not snaps:
+                settle()  # the callee idle after its start, as at the later samples
+            callee.send(f"snap {label}")
+            snapped, _, data = payload(callee, marker("snapped"), fleet.deadline, snapped)
+            snapped += 1
+            snaps.append(data)
+
+        snap("00-start")
         caller = fleet.spawn(
             "caller",
             "chaos.nodes.caller",
@@ -163,6 +185,7 @@ def calls(s: Settings, timeout: float) -> dict[str, Any]:
             index += 1
             row = {name: mem(child.pid) for name, child in procs.items()}
             samples.append({"pct": progress["pct"], "done": progress["issued"], "seconds": progress["seconds"], **row})
+            snap(f"{progress['pct'] // 10:02d}-{progress['pct']}pct-{progress['issued']}calls")
             caller.send("go")
         _, _, out = payload(caller, RESULT, fleet.deadline)
         first, last = samples[0], samples[-1]
@@ -174,6 +197,7 @@ def calls(s: Settings, timeout: float) -> dict[str, Any]:
             "samples": samples,
             "growth_pct_10_to_100": growth,
             "accounted": out["ok"] + out["wrong"] + sum(out["raised"].values()) == out["issued"],
+            **({"memtrace": {"folder": s.trace_memory, "snapshots": snaps}} if s.trace_memory else {}),
         }
 
 

@@ -65,10 +65,14 @@ class Running:
 
     def cancel(self) -> None:
         self.cancelled = True
+        # Let go of the timer and the future: both refer back to this record (the timer's arguments,
+        # the future's done-callback), and a cycle per call would wait for the cyclic GC.
         if self.timer is not None:
             self.timer.cancel()
+            self.timer = None
         if self.future is not None:
             self.future.cancel()
+            self.future = None
         if self.credit is not None:
             self.credit.close()
         if self.items is not None:

@@ -54,6 +54,7 @@ class DaemonPool:
                     future.set_result(fn())
                 except BaseException as exc:
                     future.set_exception(exc)
+            del job, future, fn  # an idle worker must not keep its last call's arguments and result alive
             with self._lock:
                 self._idle += 1
 
