@@ -8,7 +8,7 @@ from collections.abc import Iterable
 
 import grpc
 from daffi_core.address import Address
-from daffi_core.channel import CLIENT_OPTIONS
+from daffi_core.channel import client_options
 from daffi_core.proto import daffi_pb2 as pb
 from daffi_core.proto import daffi_pb2_grpc as pb_grpc
 from daffi_core.security import ClientSecurity
@@ -28,7 +28,7 @@ def fetch_catalog(
 async def _fetch(address: Address, waiting: set[str], timeout: float, security: ClientSecurity) -> pb.Catalog:
     deadline = time.monotonic() + timeout
     last_error = ""
-    async with security.channel(address.target, CLIENT_OPTIONS) as channel:
+    async with security.channel(address.target, client_options()) as channel:
         stub = pb_grpc.ControllerStub(channel)
         while True:
             remaining = deadline - time.monotonic()

@@ -26,10 +26,6 @@ MAX_KEEPALIVE = 86_400.0
 #: Environment variable read when no keepalive is given explicitly.
 KEEPALIVE_ENV = "DAFFI_KEEPALIVE"
 
-# The defaults in milliseconds: the client pings every 20 s and waits 10 s for the answer.
-KEEPALIVE_TIME_MS = int(DEFAULT_KEEPALIVE * 1000)
-KEEPALIVE_TIMEOUT_MS = KEEPALIVE_TIME_MS // 2
-
 
 def resolve_keepalive(keepalive: float | None = None) -> float:
     """The keepalive to use: ``keepalive``, else ``$DAFFI_KEEPALIVE``, else 20 s.
@@ -98,20 +94,11 @@ def client_options(keepalive: float = DEFAULT_KEEPALIVE) -> list[tuple[str, int]
     ]
 
 
-#: Server options with the default keepalive.
-SERVER_OPTIONS: list[tuple[str, int]] = server_options()
-#: Channel options of nodes and tools with the default keepalive.
-CLIENT_OPTIONS: list[tuple[str, int]] = client_options()
-
 __all__ = [
-    "CLIENT_OPTIONS",
     "DEFAULT_KEEPALIVE",
     "KEEPALIVE_ENV",
-    "KEEPALIVE_TIMEOUT_MS",
-    "KEEPALIVE_TIME_MS",
     "MAX_KEEPALIVE",
     "MIN_KEEPALIVE",
-    "SERVER_OPTIONS",
     "client_options",
     "detection_bound",
     "keepalive_timeout",

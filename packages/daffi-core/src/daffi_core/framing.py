@@ -28,8 +28,10 @@ class Encoded(NamedTuple):
     """One element of ``Batch.frames``, ready to write: ``parts`` concatenated."""
 
     parts: tuple[Buffer, ...]
-    #: Bytes of payload it carries (what batching and flow control count).
+    #: Bytes of payload it carries (what flow control counts).
     payload: int
+    #: Bytes of ``parts`` in all (what counts towards gRPC's message limit).
+    size: int
 
 
 def varint(value: int) -> bytes:
@@ -45,25 +47,28 @@ def varint(value: int) -> bytes:
 def frame(frame: pb.Frame) -> Encoded:
     """Any frame, through protobuf (control frames: small)."""
     data = frame.SerializeToString()
-    return Encoded((_BATCH_FRAME + varint(len(data)), data), 0)
+    head = _BATCH_FRAME + varint(len(data))
+    return Encoded((head, data), 0, len(head) + len(data))
 
 
 def message(header: pb.Message, payload: Buffer = b"") -> Encoded:
     """A ``Message`` frame: ``header`` (no payload set) serialized, then ``payload`` appended as is."""
-    head = header.SerializeToString()
     tail = _MESSAGE_PAYLOAD + varint(len(payload)) if payload else b""
-    inner = len(head) + len(tail) + len(payload)
-    prefix = _FRAME_MESSAGE + varint(inner)
-    return Encoded((_BATCH_FRAME + varint(len(prefix) + inner) + prefix, head, tail, payload), len(payload))
+    return _message_frame((header.SerializeToString(), tail, payload), len(payload))
 
 
 def forward(message: memoryview, peer: str) -> Encoded:
     """A received ``Message`` (its bytes, from ``message_views``) with ``peer`` set to ``peer``."""
     name = peer.encode()
-    field = _MESSAGE_PEER + varint(len(name)) + name
-    inner = len(message) + len(field)
-    prefix = _FRAME_MESSAGE + varint(inner)
-    return Encoded((_BATCH_FRAME + varint(len(prefix) + inner) + prefix, message, field), len(message))
+    return _message_frame((message, _MESSAGE_PEER + varint(len(name)) + name), len(message))
+
+
+def _message_frame(inner: tuple[Buffer, ...], payload: int) -> Encoded:
+    """A ``Frame`` whose ``message`` field is ``inner`` concatenated, as an element of ``Batch.frames``."""
+    size = sum(len(part) for part in inner)
+    prefix = _FRAME_MESSAGE + varint(size)
+    head = _BATCH_FRAME + varint(len(prefix) + size) + prefix
+    return Encoded((head, *inner), payload, len(head) + size)
 
 
 def batch(frames: Sequence[Encoded]) -> bytes:

@@ -74,8 +74,7 @@ class Outbox:
             # Every byte counts towards gRPC's message limit, not only payloads: a burst of frames
             # without payload (error replies listing every callback) would otherwise make one
             # batch of any size, and a batch over MAX_MESSAGE_BYTES kills the stream.
-            for part in item.parts:
-                size += len(part)
+            size += item.size
             if size >= BATCH_BYTES or self._queue.empty():
                 break
             item = self._queue.get_nowait()

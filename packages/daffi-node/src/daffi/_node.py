@@ -86,7 +86,7 @@ class Node:
     # -- lifecycle (called from user threads)
     def start(self, timeout: float) -> None:
         """Connect; raise InitializationError if no controller answers within ``timeout`` seconds."""
-        self.loop.call_soon_threadsafe(self._spawn)
+        self.post(self._spawn)
         try:
             self._first.result(timeout)
         except FutureTimeout:
@@ -276,7 +276,7 @@ class Node:
             self._hook("on_node_disconnect", frame.node_left.process_name)
 
     def _announce_soon(self) -> None:
-        self.loop.call_soon_threadsafe(self._announce)
+        self.post(self._announce)
 
     def _announce(self) -> None:
         if self.connected:
