@@ -1,4 +1,19 @@
-"""The exceptions of daffi. ``daffi`` re-exports them; the controller uses them too."""
+"""The exceptions of daffi. ``daffi`` re-exports the public ones; the controller uses them too.
+
+::
+
+    DaffiError
+     ├── InitializationError        daffi cannot start as configured
+     ├── GlobalContextError         bad use of a call
+     ├── RemoteCallError            the remote callback raised
+     ├── TimeoutError               (also a builtins.TimeoutError)
+     ├── RemoteStoppedUnexpectedly  the node or the controller went away during the call
+     └── TransportError             a connection cannot carry frames (inside transports; callers
+          │                         see RemoteStoppedUnexpectedly or InitializationError instead)
+          ├── ConnectionRefused     the other side refused: token, TLS, protocol or transport mismatch
+          ├── ProtocolViolation     bytes that are not the transport's protocol
+          └── FrameTooLarge         a frame over the transport's limit
+"""
 
 from __future__ import annotations
 
@@ -43,11 +58,43 @@ class RemoteStoppedUnexpectedly(DaffiError):
     """The node or the controller went away during the call."""
 
 
+class TransportError(DaffiError):
+    """A connection broke or cannot be made; ``code`` is the gRPC status code value when one was given."""
+
+    def __init__(self, message: str, code: int = 14) -> None:  # 14: UNAVAILABLE
+        super().__init__(message)
+        self.code = code
+
+
+class ConnectionRefused(TransportError):
+    """The other side refused this connection (token, TLS, protocol, transport): retrying does not help."""
+
+
+class ProtocolViolation(TransportError):
+    """What arrived is not the transport's protocol (random bytes, another protocol, a bad length)."""
+
+    def __init__(self, message: str, code: int = 3) -> None:  # 3: INVALID_ARGUMENT
+        super().__init__(message, code)
+
+
+class FrameTooLarge(ProtocolViolation):
+    """A frame announced more bytes than the transport's limit allows."""
+
+    def __init__(self, size: int, limit: int) -> None:
+        super().__init__(f"a frame of {size:,} bytes exceeds the limit of {limit:,} bytes", 8)  # RESOURCE_EXHAUSTED
+        self.size = size
+        self.limit = limit
+
+
 __all__ = [
+    "ConnectionRefused",
     "DaffiError",
+    "FrameTooLarge",
     "GlobalContextError",
     "InitializationError",
+    "ProtocolViolation",
     "RemoteCallError",
     "RemoteStoppedUnexpectedly",
     "TimeoutError",
+    "TransportError",
 ]

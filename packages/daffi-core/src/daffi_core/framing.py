@@ -57,6 +57,11 @@ def message(header: pb.Message, payload: Buffer = b"") -> Encoded:
     return _message_frame((header.SerializeToString(), tail, payload), len(payload))
 
 
+def reencoded(msg: pb.Message) -> Encoded:
+    """A parsed ``Message`` (payload included) as a frame again."""
+    return _message_frame((msg.SerializeToString(),), len(msg.payload))
+
+
 def forward(message: memoryview, peer: str) -> Encoded:
     """A received ``Message`` (its bytes, from ``message_views``) with ``peer`` set to ``peer``."""
     name = peer.encode()
@@ -76,7 +81,7 @@ def batch(frames: Sequence[Encoded]) -> bytes:
     return b"".join([part for encoded in frames for part in encoded.parts])
 
 
-def message_views(raw: bytes) -> list[memoryview | None] | None:
+def message_views(raw: bytes | bytearray) -> list[memoryview | None] | None:
     """For each frame of the serialized ``Batch`` ``raw``: the bytes of its ``Message``.
 
     An entry is None for a frame that is not exactly one ``message`` field; the result is None
@@ -128,4 +133,4 @@ def _read_varint(view: memoryview, at: int) -> tuple[int, int]:
         shift += 7
 
 
-__all__ = ["Buffer", "Encoded", "batch", "forward", "frame", "message", "message_views", "varint"]
+__all__ = ["Buffer", "Encoded", "batch", "forward", "frame", "message", "message_views", "reencoded", "varint"]

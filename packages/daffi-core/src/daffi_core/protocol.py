@@ -21,6 +21,10 @@ MAX_MESSAGE_BYTES = 8 * 1024 * 1024
 
 #: The one stream of a node; it carries serialized ``Batch`` messages (see ``daffi_core.framing``).
 CONNECT_METHOD = "/daffi.v1.Controller/Connect"
+#: Request-response methods: the catalog of every node (``Catalog``), and the health question
+#: (the gRPC health service's path; a socket controller answers it with a ``Health``).
+CATALOG_METHOD = "/daffi.v1.Controller/GetCatalog"
+HEALTH_METHOD = "/grpc.health.v1.Health/Check"
 
 Kind = pb.Message.Kind
 DOWNSTREAM = frozenset({pb.Message.CALL, pb.Message.ITEM, pb.Message.END, pb.Message.CANCEL, pb.Message.ACK_YIELDS})
@@ -28,8 +32,10 @@ UPSTREAM = frozenset({pb.Message.REPLY, pb.Message.YIELD, pb.Message.ACK_ITEMS})
 
 __all__ = [
     "BATCH_BYTES",
+    "CATALOG_METHOD",
     "CHUNK_SIZE",
     "CONNECT_METHOD",
+    "HEALTH_METHOD",
     "DOWNSTREAM",
     "MAX_MESSAGE_BYTES",
     "PROTOCOL_VERSION",

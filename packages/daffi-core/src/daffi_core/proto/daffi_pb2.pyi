@@ -5,7 +5,9 @@ The one wire schema of daffi. Every distribution shares it through daffi-core.
 
 Topology: each node keeps one bidirectional `Connect` stream to the controller.
 Both directions carry `Batch` messages: several frames queued together travel
-in one gRPC message, which is where throughput comes from.
+in one message, which is where throughput comes from. Two carriers move them:
+gRPC (this service) and the socket transport (length-prefixed frames over TCP
+or a UNIX socket; `Open`, `Status` and `Health` below are its own messages).
 
 The controller reads only routing headers (`Message.kind`, `call_id`, `peer`,
 `CallHead.name/fanout/target`). `payload` is opaque bytes to it: it never
@@ -786,3 +788,92 @@ class Error(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___Error: _TypeAlias = Error  # noqa: Y015
+
+@_typing.final
+class Open(_message.Message):
+    """---------------------------------------------------------------- the socket transport
+
+    A connection starts with the 8-byte greeting "DAFFI/1\\n" from each side, then
+    frames of a 5-byte header (kind: 1 byte, length: 4 bytes big-endian) and that
+    many bytes: DATA (a serialized message of the method: `Batch` for Connect),
+    OPEN (`Open`, the client's first frame), CLOSE (`Status`, the sender's last
+    frame), PING and PONG (keepalive, no body). See docs/protocol.md.
+
+    The client's first frame: which method the connection is for, and its token.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    METHOD_FIELD_NUMBER: _builtins.int
+    TOKEN_FIELD_NUMBER: _builtins.int
+    method: _builtins.str
+    """the gRPC method path: "/daffi.v1.Controller/Connect", ..."""
+    token: _builtins.str
+    """compared in constant time; never logged"""
+    def __init__(
+        self,
+        *,
+        method: _builtins.str = ...,
+        token: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["method", b"method", "token", b"token"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Open: _TypeAlias = Open  # noqa: Y015
+
+@_typing.final
+class Status(_message.Message):
+    """Why a connection ends; `code` takes gRPC's status code values (0 = OK)."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CODE_FIELD_NUMBER: _builtins.int
+    MESSAGE_FIELD_NUMBER: _builtins.int
+    code: _builtins.int
+    message: _builtins.str
+    def __init__(
+        self,
+        *,
+        code: _builtins.int = ...,
+        message: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["code", b"code", "message", b"message"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Status: _TypeAlias = Status  # noqa: Y015
+
+@_typing.final
+class Health(_message.Message):
+    """The answer to "/grpc.health.v1.Health/Check" on a socket controller (no token needed)."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SERVING_FIELD_NUMBER: _builtins.int
+    CONTROLLER_VERSION_FIELD_NUMBER: _builtins.int
+    PROTOCOL_VERSION_FIELD_NUMBER: _builtins.int
+    NODES_FIELD_NUMBER: _builtins.int
+    serving: _builtins.bool
+    controller_version: _builtins.str
+    protocol_version: _builtins.int
+    nodes: _builtins.int
+    def __init__(
+        self,
+        *,
+        serving: _builtins.bool = ...,
+        controller_version: _builtins.str = ...,
+        protocol_version: _builtins.int = ...,
+        nodes: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["controller_version", b"controller_version", "nodes", b"nodes", "protocol_version", b"protocol_version", "serving", b"serving"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Health: _TypeAlias = Health  # noqa: Y015

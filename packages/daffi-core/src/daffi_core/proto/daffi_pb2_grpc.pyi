@@ -5,7 +5,9 @@ The one wire schema of daffi. Every distribution shares it through daffi-core.
 
 Topology: each node keeps one bidirectional `Connect` stream to the controller.
 Both directions carry `Batch` messages: several frames queued together travel
-in one gRPC message, which is where throughput comes from.
+in one message, which is where throughput comes from. Two carriers move them:
+gRPC (this service) and the socket transport (length-prefixed frames over TCP
+or a UNIX socket; `Open`, `Status` and `Health` below are its own messages).
 
 The controller reads only routing headers (`Message.kind`, `call_id`, `peer`,
 `CallHead.name/fanout/target`). `payload` is opaque bytes to it: it never

@@ -1,0 +1,101 @@
+"""How frames travel between the nodes and the controller: the transports, and choosing one.
+
+::
+
+    daffi_core.transport
+     ├── grpc       the gRPC bidirectional stream (grpcio): TCP or UNIX socket, TLS, HTTP/2 keepalive
+     └── socket     the same ``Batch`` messages, length-prefixed, over plain TCP or UNIX sockets
+          ├── wire      the bytes: greeting, frame header, a parser that refuses hostile input
+          ├── client    one blocking, thread-safe connection (nodes and tools), TLS in memory
+          └── server    the asyncio side (the controller), on uvloop where it is installed
+
+Both carry the messages of ``proto/daffi.proto`` unchanged: a node, the controller and the
+tools speak the same protocol whatever carries it. Nothing here imports ``grpc`` unless the
+gRPC transport is used.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import os
+
+from daffi_core.address import Address
+from daffi_core.errors import InitializationError
+
+GRPC = "grpc"
+SOCKET = "socket"
+AUTO = "auto"
+#: The values of ``transport=`` / ``--transport`` / ``$DAFFI_TRANSPORT``.
+CHOICES = (AUTO, GRPC, SOCKET)
+#: Environment variable read when no transport is given explicitly.
+TRANSPORT_ENV = "DAFFI_TRANSPORT"
+
+
+class Code(enum.IntEnum):
+    """Why a call or connection ended: gRPC's status code values, used by every transport."""
+
+    OK = 0
+    CANCELLED = 1
+    UNKNOWN = 2
+    INVALID_ARGUMENT = 3
+    DEADLINE_EXCEEDED = 4
+    FAILED_PRECONDITION = 9
+    RESOURCE_EXHAUSTED = 8
+    UNIMPLEMENTED = 12
+    INTERNAL = 13
+    UNAVAILABLE = 14
+    UNAUTHENTICATED = 16
+
+
+def resolve_transport(transport: str | None, address: Address) -> str:
+    """``"grpc"`` or ``"socket"``: ``transport``, else ``$DAFFI_TRANSPORT``, else ``"auto"``.
+
+    ``"auto"`` is the socket transport on a UNIX socket (where gRPC brings nothing: no TLS, no
+    proxies) and gRPC on TCP. Raises InitializationError for any other value.
+    """
+    origin = "transport"
+    if transport is None:
+        transport = os.environ.get(TRANSPORT_ENV, "").strip() or AUTO
+        origin = f"${TRANSPORT_ENV}"
+    if not isinstance(transport, str) or transport.lower() not in CHOICES:
+        raise InitializationError(f"{origin} must be one of {', '.join(repr(c) for c in CHOICES)}, not {transport!r}")
+    transport = transport.lower()
+    if transport == AUTO:
+        return SOCKET if address.is_unix else GRPC
+    return transport
+
+
+def mismatch(address: Address, ours: str, theirs: str, who: str = "this node") -> str:
+    """The message of a connection between sides that speak different transports."""
+    return (
+        f"the controller at {address} speaks transport={theirs!r} but {who} uses transport={ours!r}: "
+        f"give both sides the same transport (Global(transport=...), daffi-controller --transport, "
+        f"daffi-codegen --transport, or ${TRANSPORT_ENV})"
+    )
+
+
+def new_event_loop(transport: str) -> asyncio.AbstractEventLoop:
+    """The event loop a process of ``transport`` runs: uvloop for the socket transport where it is
+    installed, the standard loop otherwise (grpc.aio does not run on uvloop)."""
+    if transport == SOCKET:
+        try:
+            import uvloop
+        except ImportError:  # not installable here (another interpreter, Windows): the standard loop works
+            pass
+        else:
+            return uvloop.new_event_loop()
+    return asyncio.new_event_loop()
+
+
+__all__ = [
+    "AUTO",
+    "CHOICES",
+    "GRPC",
+    "SOCKET",
+    "TRANSPORT_ENV",
+    "Code",
+    "mismatch",
+    "new_event_loop",
+    "resolve_transport",
+]
