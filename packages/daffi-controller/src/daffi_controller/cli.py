@@ -13,10 +13,11 @@ import sys
 os.environ.setdefault("GRPC_VERBOSITY", "NONE")
 
 from daffi_core.address import Address
-from daffi_core.channel import DEFAULT_KEEPALIVE, KEEPALIVE_ENV, resolve_keepalive
 from daffi_core.errors import InitializationError
+from daffi_core.keepalive import DEFAULT_KEEPALIVE, KEEPALIVE_ENV, resolve_keepalive
 from daffi_core.protocol import PROTOCOL_VERSION
 from daffi_core.security import ServerTLS, resolve_token
+from daffi_core.transport import CHOICES, GRPC, TRANSPORT_ENV, new_event_loop, resolve_transport
 
 from daffi_controller.__about__ import __version__
 from daffi_controller.server import ControllerServer
@@ -53,6 +54,12 @@ def _parser() -> argparse.ArgumentParser:
         help=f"seconds between keepalive pings to each node; a node silent for 1.5x that is dropped "
         f"(default ${KEEPALIVE_ENV}, else {DEFAULT_KEEPALIVE:g}); give nodes the same value",
     )
+    parser.add_argument(
+        "--transport",
+        choices=CHOICES,
+        help=f"how frames travel: 'grpc', 'socket', or 'auto' (socket on a UNIX socket, grpc on TCP); "
+        f"default ${TRANSPORT_ENV}, else auto; nodes must use the same",
+    )
     parser.add_argument("--version", action="version", version=f"daffi-controller {__version__}")
     return parser
 
@@ -64,9 +71,10 @@ async def serve(
     grace: float = 2.0,
     hello_timeout: float = 10.0,
     keepalive: float = DEFAULT_KEEPALIVE,
+    transport: str = GRPC,
 ) -> None:
     """Serve until SIGINT or SIGTERM, then stop within ``grace`` seconds."""
-    server = ControllerServer(address, token, tls, hello_timeout, keepalive)
+    server = ControllerServer(address, token, tls, hello_timeout, keepalive, transport)
     await server.start()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -95,7 +103,14 @@ def main(argv: list[str] | None = None) -> int:
             if not (args.ssl_certificate and args.ssl_key):
                 raise InitializationError("TLS needs both --ssl-certificate and --ssl-key")
             tls = ServerTLS(args.ssl_certificate, args.ssl_key, args.ssl_ca, args.require_client_cert)
-        asyncio.run(serve(address, token, tls, hello_timeout=args.hello_timeout, keepalive=keepalive))
+        transport = resolve_transport(args.transport, address)
+        loop = new_event_loop(transport)
+        try:
+            loop.run_until_complete(
+                serve(address, token, tls, hello_timeout=args.hello_timeout, keepalive=keepalive, transport=transport)
+            )
+        finally:
+            loop.close()
     except InitializationError as exc:
         print(f"daffi-controller: error: {exc}", file=sys.stderr)
         return 2

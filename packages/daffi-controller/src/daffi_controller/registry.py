@@ -4,24 +4,45 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from daffi_core import framing
 from daffi_core.framing import Encoded
-from daffi_core.outbox import Outbox
 from daffi_core.proto import daffi_pb2 as pb
+
+
+class Sink(Protocol):
+    """Where a node's outgoing frames go: its connection, whatever the transport.
+
+    ``daffi_core.outbox.Outbox`` is the gRPC one (a writer task drains it);
+    ``daffi_controller.socket_service.SocketSink`` writes to a socket-transport connection.
+    """
+
+    def put(self, frame: Encoded) -> None:
+        """Queue a frame (on the controller's loop); it is written with the others queued now."""
+
+    @property
+    def congested(self) -> bool:
+        """Too many bytes wait for the node: stop reading from whoever feeds it."""
+
+    async def drained(self) -> None:
+        """Wait until the node has caught up (or its connection ended)."""
+
+    def close(self) -> None:
+        """No more frames: what is queued is still written."""
 
 
 @dataclass(eq=False)
 class Peer:
-    """One connected node: its name, its outgoing frames and its callbacks."""
+    """One connected node: its name, where its frames go, and its callbacks."""
 
     name: str
-    outbox: Outbox = field(default_factory=Outbox)
+    sink: Sink
     callbacks: dict[str, pb.CallbackSignature] = field(default_factory=dict)
 
     def send(self, frame: pb.Frame | Encoded) -> None:
         """Queue a frame for the node: a protobuf one, or one already encoded (forwarded traffic)."""
-        self.outbox.put(frame if isinstance(frame, Encoded) else framing.frame(frame))
+        self.sink.put(frame if isinstance(frame, Encoded) else framing.frame(frame))
 
     def info(self) -> pb.NodeInfo:
         return pb.NodeInfo(process_name=self.name, callbacks=self.callbacks.values())
@@ -85,4 +106,4 @@ class Registry:
         return pb.Catalog(nodes=[p.info() for p in sorted(self.nodes.values(), key=lambda p: p.name)])
 
 
-__all__ = ["Peer", "Registry"]
+__all__ = ["Peer", "Registry", "Sink"]

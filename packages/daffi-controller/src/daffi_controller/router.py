@@ -174,7 +174,7 @@ class Router:
 
     def _forward(self, peer: Peer, frame: Encoded) -> None:
         peer.send(frame)
-        if peer.outbox.congested:
+        if peer.sink.congested:
             self.congested.add(peer)
 
     @staticmethod
@@ -195,7 +195,7 @@ def _relayed(msg: pb.Message, raw: memoryview | None, peer: str) -> Encoded:
     if raw is not None:
         return framing.forward(raw, peer)
     msg.peer = peer
-    return framing.frame(pb.Frame(message=msg))
+    return framing.reencoded(msg)
 
 
 __all__ = ["Router"]

@@ -1,4 +1,4 @@
-"""The controller's lifecycle: bind, serve, stop, and clean up the socket file."""
+"""The controller's lifecycle: bind, serve on one transport, stop, and clean up the socket file."""
 
 from __future__ import annotations
 
@@ -7,26 +7,27 @@ import logging
 import os
 import socket
 import stat
+from typing import Protocol
 
-import grpc
 from daffi_core.address import Address
-from daffi_core.channel import DEFAULT_KEEPALIVE, server_options
 from daffi_core.errors import InitializationError
+from daffi_core.keepalive import DEFAULT_KEEPALIVE
 from daffi_core.security import ServerTLS
-from grpc_health.v1 import health_pb2, health_pb2_grpc
-from grpc_health.v1._async import HealthServicer
+from daffi_core.transport import GRPC, SOCKET
 
-from daffi_controller.auth import TokenCheck
-from daffi_controller.servicer import ControllerServicer, register
+from daffi_controller.config import ServerConfig
+from daffi_controller.socket_service import SocketFront
+from daffi_controller.switchboard import Switchboard
 
 log = logging.getLogger("daffi.controller")
 
 
 class ControllerServer:
-    """A controller bound to one address, run on the current asyncio loop.
+    """A controller bound to one address, run on the current asyncio loop, over one transport.
 
+    ``transport`` is ``"grpc"`` or ``"socket"`` (resolved: see ``daffi_core.transport``).
     ``keepalive``: seconds between the pings it sends each node; a node that does not answer within
-    half of that is dropped (its pending calls fail). Pings from nodes are permitted at any
+    half of that is dropped (its pending calls fail). Pings from nodes are answered at any
     keepalive a node may use.
     """
 
@@ -37,66 +38,59 @@ class ControllerServer:
         tls: ServerTLS | None = None,
         hello_timeout: float = 10.0,
         keepalive: float = DEFAULT_KEEPALIVE,
+        transport: str = GRPC,
     ) -> None:
         if tls is not None and address.unix_path is not None:
             raise InitializationError("TLS applies to TCP; a UNIX socket is protected by its file permissions")
+        if transport not in (GRPC, SOCKET):
+            raise InitializationError(f"the controller's transport must be 'grpc' or 'socket', not {transport!r}")
+        self.config = ServerConfig(address, token, tls, hello_timeout, keepalive, transport)
         self.address = address
-        self._token = token
-        self._tls = tls
-        self.keepalive = keepalive
-        self.servicer = ControllerServicer(hello_timeout)
-        self._server: grpc.aio.Server | None = None
+        self.transport = transport
+        self.board = Switchboard()
+        self._front: _Front | None = None
         self.port: int | None = address.port
 
     async def start(self) -> None:
         """Bind and start serving; raises InitializationError when the address is unusable."""
         if self.address.unix_path is not None:
             _claim_unix_path(self.address)
+        if self.transport == SOCKET:
+            front: _Front = SocketFront(self.config, self.board)
         else:
-            _probe_tcp(self.address)
-        interceptors = [TokenCheck(self._token)] if self._token else []
-        server = grpc.aio.server(options=server_options(self.keepalive), interceptors=interceptors)
-        register(self.servicer, server)
-        health = HealthServicer()
-        health_pb2_grpc.add_HealthServicer_to_server(health, server)
-        try:
-            if self._tls is not None:
-                port = server.add_secure_port(self.address.target, self._tls.credentials())
-            else:
-                port = server.add_insecure_port(self.address.target)
-        except RuntimeError as exc:
-            raise InitializationError(f"cannot listen on {self.address}: {_bind_reason(self.address)}") from exc
-        if port == 0 and self.address.unix_path is None:
-            raise InitializationError(f"cannot listen on {self.address}: {_bind_reason(self.address)}")
-        if self.address.unix_path is None:
-            self.port = port
-        await server.start()
-        for service in ("", "daffi.v1.Controller"):
-            await health.set(service, health_pb2.HealthCheckResponse.SERVING)
+            from daffi_controller.grpc_service import GrpcFront  # grpc is imported only by gRPC controllers
+
+            front = GrpcFront(self.config, self.board)
+        self.port = await front.start()
         if self.address.unix_path is not None:
             os.chmod(self.address.unix_path, 0o600)
-        self._server = server
+        self._front = front
 
     async def stop(self, grace: float = 1.0) -> None:
         """Stop serving (in-flight streams get ``grace`` seconds) and remove the socket file."""
-        server, self._server = self._server, None
-        if server is not None:
-            self.servicer.close()
-            await server.stop(grace)
+        front, self._front = self._front, None
+        if front is not None:
+            await front.stop(grace)
         if self.address.unix_path is not None:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(self.address.unix_path)
-
-    async def wait_closed(self) -> None:
-        if self._server is not None:
-            await self._server.wait_for_termination()
 
     def describe(self) -> str:
         if self.address.unix_path is not None:
             where = f"unix:{self.address.unix_path}"
         else:
-            where = f"{self.address.host}:{self.port}" + (" (TLS)" if self._tls is not None else "")
-        return where + (", token required" if self._token else "")
+            where = f"{self.address.host}:{self.port}" + (" (TLS)" if self.config.tls is not None else "")
+        return f"{where} [transport={self.transport}]" + (", token required" if self.config.token else "")
+
+
+class _Front(Protocol):
+    """A transport's server in front of the switchboard."""
+
+    async def start(self) -> int | None:
+        """Listen; the TCP port listened on (None on a UNIX socket)."""
+
+    async def stop(self, grace: float) -> None:
+        """End every connection and stop listening."""
 
 
 def _claim_unix_path(address: Address) -> None:
@@ -125,30 +119,6 @@ def _claim_unix_path(address: Address) -> None:
     finally:
         probe.close()
     raise InitializationError(f"cannot listen on {path}: another controller is already listening there")
-
-
-def _probe_tcp(address: Address) -> None:
-    """Fail early, with the system's reason, when the port cannot be bound."""
-    assert address.host is not None and address.port is not None
-    try:
-        infos = socket.getaddrinfo(address.host, address.port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
-    except socket.gaierror as exc:
-        raise InitializationError(f"cannot listen on {address}: host {address.host!r} does not resolve") from exc
-    for family, kind, proto, _, sockaddr in infos:
-        with socket.socket(family, kind, proto) as probe:
-            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            try:
-                probe.bind(sockaddr)
-            except OSError as exc:
-                if family == socket.AF_INET6 and exc.errno == 99:  # EADDRNOTAVAIL: no IPv6 loopback here
-                    continue
-                raise InitializationError(f"cannot listen on {address}: {exc.strerror}") from exc
-
-
-def _bind_reason(address: Address) -> str:
-    if address.unix_path is not None:
-        return "the path is not usable (check the directory and its permissions)"
-    return "the port is already in use or the host is not an address of this machine"
 
 
 __all__ = ["ControllerServer"]
