@@ -16,11 +16,12 @@ from daffi_core.errors import (
 )
 
 from daffi.__about__ import __version__
+from daffi._args import Args
 from daffi._caller import RemoteIterator
 from daffi._decorators import Fetcher, __body_unknown__, callback, callback_and_fetcher, fetcher
 from daffi._global import Global
 from daffi._modifiers import BG, BROADCAST, FG, PERIOD, STREAM
-from daffi._results import Args, AsyncResult, AwaitableValue, ScheduledTask
+from daffi._results import AsyncResult, AwaitableValue, ScheduledTask
 from daffi._typed import remote
 
 __all__ = [

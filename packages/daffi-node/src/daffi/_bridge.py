@@ -32,9 +32,16 @@ def async_library() -> str | None:
     return None
 
 
-def wait(future: Future[T], timeout: float | None, what: str) -> T:
+#: How a thread blocks for a future: ``Future.result``, or a link's ``wait`` (which may read meanwhile).
+Block = Callable[[Future[Any], "float | None"], Any]
+
+
+def wait(future: Future[T], timeout: float | None, what: str, block: Block | None = None) -> T:
     """Block until ``future`` is done; raise daffi's TimeoutError after ``timeout`` seconds."""
     try:
+        if block is not None:
+            result: T = block(future, timeout)
+            return result
         return future.result(timeout)
     except FutureTimeout:
         if future.done():  # the future itself failed with a TimeoutError

@@ -1,8 +1,12 @@
 """The callee's side of calls: runs callbacks and sends their results back.
 
-Sync callbacks run in daemon threads, async ones on the async runner; the node's
-loop only moves frames. Arguments are deserialized and results serialized in the
-thread that runs the callback.
+Frames arrive on whichever thread the link delivers them. A plain call (``RUN``, no ``eta``, not
+a generator) is served from there: a sync callback runs right in that thread when the link
+allows it (``Link.inline``: a socket link's reader, with nothing queued behind the call) and the
+callback has been quick so far, else in a daemon worker thread; an async one on the async runner.
+Its reply is sent by the thread that finishes it. Everything else (streams, generators,
+schedules, system operations, eta) is served on the node's loop. Arguments are deserialized and
+results serialized in the thread that runs the callback; the node's loop never runs user code.
 """
 
 from __future__ import annotations
@@ -13,24 +17,25 @@ import functools
 import logging
 import os
 import queue
+import threading
+import time
 import traceback
 from collections.abc import Callable
 from concurrent.futures import Future
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from daffi_core.errors import GlobalContextError
 from daffi_core.proto import daffi_pb2 as pb
 
 from daffi import _serde
+from daffi._args import Args
 from daffi._credit import Credit
+from daffi._link import Link
 from daffi._registry import REGISTRY, LocalCallback
-from daffi._results import Args
+from daffi._runtime import Timer
 from daffi._scheduler import Scheduler
 from daffi._wire import Assembler, frames
-from daffi._workers import Escaped
-
-if TYPE_CHECKING:
-    from daffi._node import Node
+from daffi._workers import AsyncRunner, DaemonPool, Escaped
 
 log = logging.getLogger("daffi.node")
 M = pb.Message
@@ -40,6 +45,8 @@ E = pb.Error
 YIELD_WINDOW = 256
 #: A stream receiver acknowledges every this many items.
 STREAM_ACK_EVERY = 64
+#: A sync callback run inline that takes longer than this runs in worker threads from then on.
+INLINE_LIMIT = 0.005
 _END = object()
 Payload = tuple[bytes, int]
 
@@ -53,11 +60,14 @@ class _Expired(Exception):
 
 
 class Running:
-    """A call being served: what can cancel it and feed it."""
+    """A call being served: what can cancel it and feed it. ``cancel`` works from any thread."""
 
-    def __init__(self) -> None:
+    __slots__ = ("cancelled", "credit", "future", "items", "plain", "task", "timer")
+
+    def __init__(self, plain: bool = False) -> None:
+        self.plain = plain  # served off the loop (see the module docstring)
         self.task: asyncio.Task[None] | None = None
-        self.timer: asyncio.TimerHandle | None = None
+        self.timer: Timer | None = None
         self.future: Future[Payload] | None = None  # a plain call's work (cancelling it stops an async callback)
         self.credit: Credit | None = None
         self.items: queue.SimpleQueue[Any] | None = None
@@ -78,20 +88,93 @@ class Running:
         if self.items is not None:
             self.items.put(_END)
         if self.task is not None:
-            self.task.cancel()
+            task = self.task
+            task.get_loop().call_soon_threadsafe(task.cancel)
 
 
 class Callee:
     """Serves the calls other nodes make to this node's callbacks."""
 
-    def __init__(self, node: Node) -> None:
-        self._node = node
+    def __init__(self, link: Link, pool: DaemonPool, runner: AsyncRunner, owner: Any) -> None:
+        self._link = link
+        self._pool = pool
+        self._runner = runner
+        self._owner = owner  # what a callback's ``g`` parameter receives (the Global)
         self._assembler = Assembler()
         self._running: dict[tuple[str, int], Running] = {}
+        self._lock = threading.Lock()
+        #: Sync callbacks that took longer than ``INLINE_LIMIT`` inline: they run in worker threads.
+        self._slow: set[str] = set()
         self.scheduler = Scheduler()
 
-    # -- node loop
+    # -- the thread delivering frames
     def on_message(self, msg: pb.Message) -> None:
+        kind = msg.kind
+        if kind == M.CALL and not msg.more and not msg.continuation:
+            head = msg.head
+            if head.action == H.RUN and not head.eta:
+                cb = REGISTRY.get(head.name)
+                if cb is not None and not cb.is_generator:
+                    self._serve_plain(msg.peer, msg.call_id, cb, head, msg.payload, msg.encoding)
+                    return
+        elif kind == M.CANCEL:
+            running = self._running.get((msg.peer, msg.call_id))
+            if running is not None and running.plain:
+                running.cancel()
+                self._settle((msg.peer, msg.call_id), running, asyncio.CancelledError())
+                return
+        self._link.post(self._on_loop, msg)
+
+    def _serve_plain(
+        self, peer: str, call_id: int, cb: LocalCallback, head: pb.CallHead, payload: bytes, encoding: int
+    ) -> None:
+        """A plain call: inline, in a worker thread, or on the async runner; it answers itself."""
+        key = (peer, call_id)
+        running = Running(plain=True)
+        self._running[key] = running
+        if head.timeout:
+            expired = _Expired(f"callback {cb.name!r} did not finish within {head.timeout} s on the callee")
+            running.timer = self._link.call_later(head.timeout, self._settle, key, running, expired)
+        owner, return_result = self._owner, head.return_result
+        if not cb.is_async and cb.name not in self._slow and self._link.inline():
+            with self._link.serving():  # the reply is sent inside: a blocked send lets another thread read
+                began = time.perf_counter()
+                try:
+                    value = _call_with(cb.resolve(), cb, payload, encoding, owner)
+                    outcome: Payload | BaseException = _dumps(value) if return_result else (b"", 0)
+                except BaseException as exc:  # SystemExit & co. too: the caller gets a reply, the reader goes on
+                    outcome = exc
+                if time.perf_counter() - began > INLINE_LIMIT:
+                    self._slow.add(cb.name)
+                self._settle(key, running, outcome)
+            return
+        future = self._run(cb, lambda fn: _call_with(fn, cb, payload, encoding, owner), return_result)
+        running.future = future
+        future.add_done_callback(lambda done: self._settle(key, running, done))
+
+    def _settle(
+        self, key: tuple[str, int], running: Running, outcome: Future[Payload] | Payload | BaseException
+    ) -> None:
+        """Answer a plain call once (any thread): its result, its error, a cancellation or a timeout."""
+        with self._lock:
+            if self._running.get(key) is not running:
+                return  # answered already (cancelled or timed out), or its connection is gone
+            del self._running[key]
+        running.cancel()  # its timer, and its work if it timed out (an async callback is cancelled)
+        peer, call_id = key
+        if isinstance(outcome, BaseException):
+            self._reply_error(peer, call_id, _error_for(outcome))
+        elif isinstance(outcome, tuple):
+            self._reply(peer, call_id, *outcome)
+        elif outcome.cancelled():
+            self._reply_error(peer, call_id, _error_for(asyncio.CancelledError()))
+        elif (failure := outcome.exception()) is not None:
+            self._reply_error(peer, call_id, _error_for(failure))
+        else:
+            self._reply(peer, call_id, *outcome.result())
+
+    # -- the node loop
+    def _on_loop(self, msg: pb.Message) -> None:
         key = (msg.peer, msg.call_id)
         kind = msg.kind
         running = self._running.get(key)
@@ -135,7 +218,7 @@ class Callee:
                     E(
                         kind=E.UNKNOWN_CALLBACK,
                         type_name="GlobalContextError",
-                        message=f"node {self._node.process_name!r} has no callback {head.name!r}",
+                        message=f"node {self._link.process_name!r} has no callback {head.name!r}",
                     ),
                 )
                 return
@@ -147,14 +230,15 @@ class Callee:
             elif cb.is_generator:
                 running.credit = Credit(YIELD_WINDOW)
                 coro = self._serve_generator(running, cb, head, peer, call_id, payload, first.encoding)
-            else:
+            elif head.eta:
+                running.plain = True
                 self._running[key] = running
-                if head.eta:
-                    running.timer = self._node.loop.call_later(
-                        head.eta, self._serve, key, running, cb, head, payload, first.encoding
-                    )
-                else:
-                    self._serve(key, running, cb, head, payload, first.encoding)
+                running.timer = self._link.call_later(
+                    head.eta, self._after_eta, key, running, cb, head, payload, first.encoding
+                )
+                return
+            else:  # a plain call whose payload came in pieces
+                self._serve_plain(peer, call_id, cb, head, payload, first.encoding)
                 return
         self._running[key] = running
         running.task = asyncio.get_running_loop().create_task(self._guard(key, peer, call_id, coro))
@@ -168,7 +252,7 @@ class Callee:
         finally:
             self._running.pop(key, None)
 
-    def _serve(
+    def _after_eta(
         self,
         key: tuple[str, int],
         running: Running,
@@ -177,41 +261,18 @@ class Callee:
         payload: bytes,
         encoding: int,
     ) -> None:
-        """Start a plain call without a task: the worker's outcome is posted back to the loop.
-
-        This is the hot path of every call, so it costs one hand-off each way and nothing more.
-        """
-        if self._running.get(key) is not running:  # cancelled while waiting for its eta
-            return
-        future = self._run(cb, lambda fn: _call_with(fn, cb, payload, encoding, self._node.g), head.return_result)
-        running.future = future
-        if head.timeout:
-            expired = _Expired(f"callback {cb.name!r} did not finish within {head.timeout} s on the callee")
-            running.timer = self._node.loop.call_later(head.timeout, self._settle, key, running, expired)
-        future.add_done_callback(lambda done: self._node.post(self._settle, key, running, done))
-
-    def _settle(self, key: tuple[str, int], running: Running, outcome: Future[Payload] | BaseException) -> None:
-        """Answer a plain call once: with its result, its error, a cancellation or a timeout."""
-        if self._running.get(key) is not running:
-            return  # answered already (cancelled or timed out), or its connection is gone
-        del self._running[key]
-        running.cancel()  # its timer, and its work if it timed out (an async callback is cancelled)
-        peer, call_id = key
-        if isinstance(outcome, BaseException):
-            self._reply_error(peer, call_id, _error_for(outcome))
-        elif outcome.cancelled():
-            self._reply_error(peer, call_id, _error_for(asyncio.CancelledError()))
-        elif (failure := outcome.exception()) is not None:
-            self._reply_error(peer, call_id, _error_for(failure))
-        else:
-            self._reply(peer, call_id, *outcome.result())
+        with self._lock:
+            if self._running.get(key) is not running:  # cancelled while waiting for its eta
+                return
+            del self._running[key]
+        self._serve_plain(key[0], key[1], cb, head, payload, encoding)
 
     async def _schedule(
         self, cb: LocalCallback, head: pb.CallHead, peer: str, call_id: int, payload: bytes, encoding: int
     ) -> None:
         async def run_once() -> None:
             await asyncio.wrap_future(
-                self._run(cb, lambda fn: _call_with(fn, cb, payload, encoding, self._node.g), False)
+                self._run(cb, lambda fn: _call_with(fn, cb, payload, encoding, self._owner), False)
             )
 
         task_uuid = self.scheduler.add(
@@ -231,16 +292,16 @@ class Callee:
     ) -> None:
         credit = running.credit
         assert credit is not None
-        post, send = self._node.post, self._node.send
+        send = self._link.send
 
         def emit(item: Any) -> None:
             data, enc = _dumps(item)
-            post(send, frames(M.YIELD, call_id, peer, data, enc))
+            send(frames(M.YIELD, call_id, peer, data, enc))
 
         if cb.is_async:
 
             async def produce() -> Payload:
-                args, kwargs = _arguments(cb, payload, encoding, self._node.g)
+                args, kwargs = _arguments(cb, payload, encoding, self._owner)
                 agen = cb.resolve()(*args, **kwargs)
                 try:
                     async for item in agen:
@@ -251,11 +312,11 @@ class Callee:
                     await agen.aclose()
                 return b"", 0
 
-            future: Future[Payload] = self._node.runner.submit(produce)
+            future: Future[Payload] = self._runner.submit(produce)
         else:
 
             def produce_sync() -> Payload:
-                args, kwargs = _arguments(cb, payload, encoding, self._node.g)
+                args, kwargs = _arguments(cb, payload, encoding, self._owner)
                 gen = cb.resolve()(*args, **kwargs)
                 try:
                     for item in gen:
@@ -266,16 +327,16 @@ class Callee:
                     gen.close()  # raises GeneratorExit inside it when the consumer left early
                 return b"", 0
 
-            future = self._node.pool.submit(produce_sync)
+            future = self._pool.submit(produce_sync)
         await self._await(future, head.timeout, cb.name)
         self._reply(peer, call_id)
 
     async def _serve_stream(self, running: Running, cb: LocalCallback, peer: str, call_id: int) -> None:
         items = running.items
         assert items is not None
-        post, send = self._node.post, self._node.send
-        g = self._node.g
-        runner = self._node.runner
+        send = self._link.send
+        g = self._owner
+        runner = self._runner
 
         def consume() -> int:
             fn = cb.resolve()
@@ -296,9 +357,9 @@ class Callee:
                         fn(*args, **kwargs)
                     processed += 1
                     if processed % STREAM_ACK_EVERY == 0:
-                        post(send, frames(M.ACK_ITEMS, call_id, peer, count=processed))
+                        send(frames(M.ACK_ITEMS, call_id, peer, count=processed))
 
-        await asyncio.wrap_future(self._node.pool.submit(consume))
+        await asyncio.wrap_future(self._pool.submit(consume))
         self._reply(peer, call_id)
 
     async def _system(self, peer: str, call_id: int, name: str, payload: bytes, encoding: int) -> None:
@@ -307,9 +368,9 @@ class Callee:
         if name == "transfer_and_call":
             func, args, kwargs = arg
             if asyncio.iscoroutinefunction(func):
-                future: Future[Any] = self._node.runner.submit(lambda: func(*args, **kwargs))
+                future: Future[Any] = self._runner.submit(lambda: func(*args, **kwargs))
             else:
-                future = self._node.pool.submit(lambda: func(*args, **kwargs))
+                future = self._pool.submit(lambda: func(*args, **kwargs))
             value = await asyncio.wrap_future(future)
         elif name == "scheduled_tasks":
             value = self.scheduler.list_for(peer)
@@ -329,13 +390,13 @@ class Callee:
                 value = await call(cb.resolve())
                 return _dumps(value) if return_result else (b"", 0)
 
-            return self._node.runner.submit(job)
+            return self._runner.submit(job)
 
         def sync_job() -> Payload:
             value = call(cb.resolve())
             return _dumps(value) if return_result else (b"", 0)
 
-        return self._node.pool.submit(sync_job)
+        return self._pool.submit(sync_job)
 
     @staticmethod
     async def _await(future: Future[Payload], timeout: float, name: str) -> Payload:
@@ -348,15 +409,16 @@ class Callee:
             raise _Expired(f"callback {name!r} did not finish within {timeout} s on the callee") from None
 
     def _reply(self, peer: str, call_id: int, payload: bytes = b"", encoding: int = 0) -> None:
-        self._node.send(frames(M.REPLY, call_id, peer, payload, encoding))
+        self._link.send(frames(M.REPLY, call_id, peer, payload, encoding))
 
     def _reply_error(self, peer: str, call_id: int, error: pb.Error) -> None:
-        self._node.send(frames(M.REPLY, call_id, peer, error=error))
+        self._link.send(frames(M.REPLY, call_id, peer, error=error))
 
     def drop_all(self) -> None:
-        """The connection is gone: stop serving its calls (scheduled tasks go on)."""
-        running, self._running = self._running, {}
-        self._assembler.drop()
+        """The connection is gone: stop serving its calls (scheduled tasks go on). Any thread."""
+        with self._lock:
+            running, self._running = self._running, {}
+        self._link.post(self._assembler.drop)
         for r in running.values():
             r.cancel()
 

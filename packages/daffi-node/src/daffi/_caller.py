@@ -1,20 +1,19 @@
 """The caller's side of calls: open calls, their replies, timeouts and credit.
 
-State lives on the node's event loop; user threads open calls and wait on
-futures. Replies stay raw bytes until the waiting thread decodes them, so the
-node's loop never spends time unpickling.
+User threads open calls and send their frames over the ``Link`` themselves; replies are settled
+by whichever thread delivers them (the node's loop, or a thread reading the socket link: often
+the very thread that waits). Replies stay raw bytes until the waiting thread decodes them.
 """
 
 from __future__ import annotations
 
-import asyncio
 import itertools
 import threading
 import time
 from collections import deque
 from collections.abc import Iterable
 from concurrent.futures import Future
-from typing import TYPE_CHECKING, Any, Generic, NamedTuple, TypeVar
+from typing import Any, Generic, NamedTuple, TypeVar
 
 from daffi_core.errors import DaffiError, RemoteStoppedUnexpectedly, TimeoutError
 from daffi_core.framing import Encoded
@@ -23,10 +22,10 @@ from daffi_core.proto import daffi_pb2 as pb
 from daffi import _serde
 from daffi._bridge import Condition, wait
 from daffi._errors import from_wire
+from daffi._link import Link
+from daffi._modifiers import Modifier
+from daffi._runtime import Timer
 from daffi._wire import Assembler, frames
-
-if TYPE_CHECKING:
-    from daffi._node import Node
 
 M = pb.Message
 Y = TypeVar("Y")
@@ -39,6 +38,7 @@ SLOW_PRODUCER = 0.001
 #: A generator consumer acknowledges every this many items.
 YIELD_ACK_EVERY = 32
 _ENDED = object()
+_COND_LOCK = threading.Lock()
 
 
 class Reply(NamedTuple):
@@ -105,9 +105,20 @@ class Pending:
         self.expected: set[str] | None = None
         self.replies: dict[str, Reply] = {}
         self.acks: dict[str, int] = {}
-        self.cond = threading.Condition()
+        self._cond: threading.Condition | None = None
         self.items = ItemQueue() if kind == "gen" else None
-        self.timer: asyncio.TimerHandle | None = None
+        self.timer: Timer | None = None
+
+    @property
+    def cond(self) -> threading.Condition:
+        """Guards replies and acknowledgements of calls with several receivers (made when first needed)."""
+        cond = self._cond
+        if cond is None:
+            with _COND_LOCK:
+                if self._cond is None:
+                    self._cond = threading.Condition()
+                cond = self._cond
+        return cond
 
     @property
     def done(self) -> bool:
@@ -144,8 +155,9 @@ class Pending:
             self.items.finish(exc)
         if not self.future.done():
             self.future.set_exception(exc)
-        with self.cond:
-            self.cond.notify_all()
+        if self._cond is not None:
+            with self._cond:
+                self._cond.notify_all()
 
     def slowest_ack(self, sent: int) -> int:
         """Items every receiver still working has acknowledged (0 before the targets are known)."""
@@ -155,29 +167,85 @@ class Pending:
         return min(working, default=sent)
 
 
-class Caller:
-    """Opens calls over the node's connection and settles them as replies arrive."""
+def call_head(
+    name: str,
+    mod: Modifier | None = None,
+    *,
+    fanout: int = pb.CallHead.ONE,
+    action: int = pb.CallHead.RUN,
+    target: str = "",
+    schedule: pb.Schedule | None = None,
+) -> pb.CallHead:
+    """The header of a call: the one place where every kind of call gets it."""
+    head = pb.CallHead(name=name, return_result=mod.return_result if mod is not None else True)
+    # Fields left at their defaults are not set: each one set costs, on the hot path of every call.
+    if fanout:
+        head.fanout = pb.CallHead.Fanout.ValueType(fanout)
+    if action:
+        head.action = pb.CallHead.Action.ValueType(action)
+    if target:
+        head.target = target
+    if mod is not None:
+        if mod.timeout:
+            head.timeout = mod.timeout
+        if mod.eta:
+            head.eta = mod.eta
+    if schedule is not None:
+        head.schedule.CopyFrom(schedule)
+    return head
 
-    def __init__(self, node: Node) -> None:
-        self._node = node
+
+class Caller:
+    """Opens calls over the link and settles them as replies arrive (any thread)."""
+
+    def __init__(self, link: Link) -> None:
+        self._link = link
         self._ids = itertools.count(1)
         self._pending: dict[int, Pending] = {}
+        self._lock = threading.Lock()
         self._assembler = Assembler()
 
     # -- user threads
     def open(self, head: pb.CallHead, payload: bytes, encoding: int, kind: str, timeout: float | None) -> Pending:
-        """Send a CALL and return its pending record (the call may fail on the loop)."""
+        """Send a CALL and return its pending record (failed at once when not connected)."""
         pending = Pending(next(self._ids), head.name, kind, timeout)
         out = frames(M.CALL, pending.call_id, "", payload, encoding, head=head)
-        self._node.post(self._open, pending, out)
+        link = self._link
+        if not link.connected:
+            pending.fail(self._not_connected(pending))
+            return pending
+        with self._lock:
+            self._pending[pending.call_id] = pending
+        if timeout is not None:
+            pending.timer = link.call_later(timeout, self._expire, pending)
+        link.send(out)
+        if not link.connected:  # the connection went while this call was registered: fail_all may have missed it
+            self._drop(pending, self._not_connected(pending))
         return pending
 
+    def _not_connected(self, pending: Pending) -> RemoteStoppedUnexpectedly:
+        return RemoteStoppedUnexpectedly(
+            f"call to {pending.name!r} failed: not connected to the controller at {self._link.address}"
+        )
+
+    def wait(self, future: Future[Any], timeout: float | None) -> Any:
+        """Block for ``future`` (the link may read the connection meanwhile: replies wake no other thread)."""
+        return self._link.wait(future, timeout)
+
     def send(self, pending: Pending, out: list[Encoded]) -> None:
-        self._node.post(self._send_if_open, pending, out)
+        """More frames of an open call (dropped once it is settled)."""
+        if pending.call_id in self._pending:
+            self._link.send(out)
 
     def cancel(self, pending: Pending, exc: BaseException | None = None) -> None:
         """Give up on a call: tell the callees and fail it locally."""
-        self._node.post(self._cancel, pending, exc)
+        with self._lock:
+            was_open = self._pending.pop(pending.call_id, None) is not None
+        if was_open:
+            self._link.send(frames(M.CANCEL, pending.call_id, ""))
+        if pending.timer is not None:
+            pending.timer.cancel()
+        pending.fail(exc or DaffiError(f"call to {pending.name!r} was cancelled"))
 
     def push_stream(self, pending: Pending, items: Iterable[Any], timeout: float | None) -> dict[str, Reply]:
         """Send every item with credit from the receivers, then END; wait for every receiver's reply.
@@ -221,7 +289,7 @@ class Caller:
             raise
         self.send(pending, frames(M.END, pending.call_id, ""))
         try:
-            replies: dict[str, Reply] = wait(pending.future, timeout, f"STREAM to {pending.name!r}")
+            replies: dict[str, Reply] = wait(pending.future, timeout, f"STREAM to {pending.name!r}", self.wait)
         except TimeoutError:
             if not pending.done:
                 self.cancel(pending)
@@ -237,39 +305,15 @@ class Caller:
     def _stream_failed(pending: Pending) -> bool:
         return any(r.error is not None for r in pending.replies.values())
 
-    # -- node loop
-    def _open(self, pending: Pending, out: list[Encoded]) -> None:
-        if not self._node.connected:
-            pending.fail(
-                RemoteStoppedUnexpectedly(
-                    f"call to {pending.name!r} failed: not connected to the controller at {self._node.address}"
-                )
-            )
-            return
-        self._pending[pending.call_id] = pending
-        if pending.timeout is not None:
-            pending.timer = self._node.loop.call_later(pending.timeout, self._expire, pending)
-        self._node.send(out)
-
-    def _send_if_open(self, pending: Pending, out: list[Encoded]) -> None:
-        if pending.call_id in self._pending:
-            self._node.send(out)
-
-    def _cancel(self, pending: Pending, exc: BaseException | None) -> None:
-        if self._pending.pop(pending.call_id, None) is not None:
-            self._node.send(frames(M.CANCEL, pending.call_id, ""))
-        if pending.timer is not None:
-            pending.timer.cancel()
-        pending.fail(exc or DaffiError(f"call to {pending.name!r} was cancelled"))
-
     def _expire(self, pending: Pending) -> None:
-        self._cancel(
+        self.cancel(
             pending, TimeoutError(f"remote callback {pending.name!r} did not finish within {pending.timeout} s")
         )
 
     def ack_yields(self, pending: Pending, count: int) -> None:
         self.send(pending, frames(M.ACK_YIELDS, pending.call_id, "", count=count))
 
+    # -- the thread delivering frames
     def on_message(self, msg: pb.Message) -> None:
         """An upstream frame or ACCEPTED from the controller."""
         pending = self._pending.get(msg.call_id)
@@ -285,10 +329,14 @@ class Caller:
             if pending.accepted(set(msg.targets)):
                 self._settled(pending)
             return
-        whole = self._assembler.feed(msg)
-        if whole is None:
-            return
-        first, payload = whole
+        if msg.more or msg.continuation:
+            with self._lock:
+                whole = self._assembler.feed(msg)
+            if whole is None:
+                return
+            first, payload = whole
+        else:
+            first, payload = msg, msg.payload
         reply = Reply(first.peer, payload, first.encoding, first.error if first.HasField("error") else None)
         if kind == M.YIELD:
             if pending.items is not None:
@@ -297,14 +345,23 @@ class Caller:
             self._settled(pending)
 
     def _settled(self, pending: Pending) -> None:
-        self._pending.pop(pending.call_id, None)
+        with self._lock:
+            self._pending.pop(pending.call_id, None)
         if pending.timer is not None:
             pending.timer.cancel()
 
+    def _drop(self, pending: Pending, exc: BaseException) -> None:
+        with self._lock:
+            self._pending.pop(pending.call_id, None)
+        if pending.timer is not None:
+            pending.timer.cancel()
+        pending.fail(exc)
+
     def fail_all(self, exc: BaseException) -> None:
         """Fail every open call (the connection is gone)."""
-        pending, self._pending = self._pending, {}
-        self._assembler.drop()
+        with self._lock:
+            pending, self._pending = self._pending, {}
+            self._assembler.drop()
         for p in pending.values():
             if p.timer is not None:
                 p.timer.cancel()

@@ -16,6 +16,9 @@ class Catalog:
 
     def __init__(self) -> None:
         self._nodes: Nodes = {}
+        #: callback name -> the signature of the first node offering it; replaced whole on every update,
+        #: so that a call reads it without the lock.
+        self._index: dict[str, pb.CallbackSignature] = {}
         self._lock = threading.Lock()
         self._watchers: list[tuple[Callable[[Nodes], bool], Future[None]]] = []
 
@@ -45,6 +48,11 @@ class Catalog:
 
     def _check(self) -> None:
         with self._lock:
+            index: dict[str, pb.CallbackSignature] = {}
+            for callbacks in self._nodes.values():
+                for name, sig in callbacks.items():
+                    index.setdefault(name, sig)
+            self._index = index
             snapshot = self._nodes
             ready = [w for w in self._watchers if w[0](snapshot)]
             for w in ready:
@@ -73,13 +81,10 @@ class Catalog:
 
     def signature(self, callback: str, process: str | None = None) -> pb.CallbackSignature | None:
         """The announced signature of ``callback`` (on ``process``, or the first node offering it)."""
+        if process is None:
+            return self._index.get(callback)
         with self._lock:
-            if process is not None:
-                return self._nodes.get(process, {}).get(callback)
-            for callbacks in self._nodes.values():
-                if callback in callbacks:
-                    return callbacks[callback]
-        return None
+            return self._nodes.get(process, {}).get(callback)
 
     def offers(self) -> dict[str, list[str]]:
         """``{process_name: [callback names]}`` of the other nodes."""

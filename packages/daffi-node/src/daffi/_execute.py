@@ -6,21 +6,20 @@ import inspect
 import threading
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from daffi_core.errors import GlobalContextError, RemoteStoppedUnexpectedly
 from daffi_core.proto import daffi_pb2 as pb
 from daffi_core.signature import render, to_inspect
 
 from daffi import _serde
-from daffi._caller import Pending, RemoteIterator, Reply, decode
+from daffi._args import Args
+from daffi._bridge import wait
+from daffi._caller import Pending, RemoteIterator, Reply, call_head, decode
 from daffi._modifiers import BG, BROADCAST, FG, PERIOD, STREAM, Modifier, as_modifier
+from daffi._node import Node, current
 from daffi._registry import REGISTRY
-from daffi._results import Args, AsyncResult, AwaitableValue, Outcome, ScheduledTask
-
-if TYPE_CHECKING:
-    from daffi._global import Global
-    from daffi._node import Node
+from daffi._results import AsyncResult, AwaitableValue, Outcome, ScheduledTask
 
 H = pb.CallHead
 #: How long a call waits for a callback nobody offers yet (a node may still be starting).
@@ -32,7 +31,7 @@ RECONNECT_GRACE = 5.0
 class RemoteCall:
     """A call waiting for its execution modifier: ``f(...) & FG``."""
 
-    __slots__ = ("args", "body", "g", "is_async", "kwargs", "name")
+    __slots__ = ("args", "body", "is_async", "kwargs", "name", "node")
 
     def __init__(
         self,
@@ -42,14 +41,15 @@ class RemoteCall:
         *,
         is_async: bool = False,
         body: Callable[..., Any] | None = None,
-        g: Global | None = None,
+        node: Callable[[], Node] | None = None,
     ) -> None:
         self.name = name
         self.args = args
         self.kwargs = kwargs
         self.is_async = is_async
         self.body = body
-        self.g = g
+        #: The node to call through (a Global's ``g.call``); the running one when None.
+        self.node = node
 
     def __and__(self, modifier: Any) -> Any:
         return execute(self, as_modifier(modifier))
@@ -60,49 +60,42 @@ class RemoteCall:
 
 def execute(call: RemoteCall, mod: Modifier) -> Any:
     """Start ``call`` under ``mod``; async fetchers get an awaitable, sync ones the result."""
-    from daffi._global import current
-
-    g = call.g or current(call.name)
-    node = g._require_node()
+    node = call.node() if call.node is not None else current(call.name)
     if isinstance(mod, STREAM):
         return _stream(node, call, mod)
-    args, kwargs = _arguments(g, call)
-    if not isinstance(mod, FG) and _signature(node, call.name).is_generator:
+    args, kwargs = _arguments(node, call)
+    sig = _signature(node, call.name)  # once per call
+    if sig.is_generator and not isinstance(mod, FG):
         raise GlobalContextError(
             f"callback {call.name!r} is a generator: its items stream back under FG only (got {mod.name})"
         )
     if isinstance(mod, BROADCAST):
-        outcome = _start(node, call.name, args, kwargs, mod, fanout=H.ALL, kind="all", finish=_gather)
+        outcome = _start(node, sig, args, kwargs, mod, fanout=H.ALL, kind="all", finish=_gather)
         return AwaitableValue(outcome) if call.is_async else outcome.result()
     if isinstance(mod, PERIOD):
         schedule = pb.Schedule(at_time=mod.at_time or (), interval=mod.interval or 0.0)
-        outcome = _start(
-            node,
-            call.name,
-            args,
-            kwargs,
-            mod,
-            action=H.SCHEDULE,
-            schedule=schedule,
-            finish=lambda r: ScheduledTask(g, r.peer, decode(r), call.name),
-        )
+
+        def scheduled(reply: Reply) -> ScheduledTask:
+            return ScheduledTask(
+                lambda process, uuid: cancel_scheduled(node, process, uuid), reply.peer, decode(reply), call.name
+            )
+
+        outcome = _start(node, sig, args, kwargs, mod, action=H.SCHEDULE, schedule=schedule, finish=scheduled)
         return AwaitableValue(outcome) if call.is_async else outcome.result()
-    sig = _signature(node, call.name)
     if sig.is_generator:
-        pending = _open(node, call.name, args, kwargs, mod, kind="gen")
-        return RemoteIterator(node.caller, pending)
-    outcome = _start(node, call.name, args, kwargs, mod, finish=decode)
+        return RemoteIterator(node.caller, _open(node, sig, args, kwargs, mod, kind="gen"))
+    outcome = _start(node, sig, args, kwargs, mod, finish=decode)
     if isinstance(mod, BG):
         return AsyncResult(outcome, call.name, outcome.call_id)
     assert isinstance(mod, FG)
     return AwaitableValue(outcome) if call.is_async else outcome.result()
 
 
-def _arguments(g: Global, call: RemoteCall) -> tuple[tuple[Any, ...], dict[str, Any]]:
+def _arguments(node: Node, call: RemoteCall) -> tuple[tuple[Any, ...], dict[str, Any]]:
     """The callback's arguments: as given, or what an ``args_from_body`` body returns."""
     if call.body is None:
         return call.args, call.kwargs
-    result = _run_body(g, call)
+    result = _run_body(node, call)
     if isinstance(result, Args):
         return result.args, dict(result.kwargs)
     if isinstance(result, tuple):
@@ -110,7 +103,7 @@ def _arguments(g: Global, call: RemoteCall) -> tuple[tuple[Any, ...], dict[str, 
     return (result,), {}
 
 
-def _run_body(g: Global, call: RemoteCall) -> Any:
+def _run_body(node: Node, call: RemoteCall) -> Any:
     assert call.body is not None
     if inspect.iscoroutinefunction(call.body):
         body = call.body
@@ -118,7 +111,7 @@ def _run_body(g: Global, call: RemoteCall) -> Any:
         async def run() -> Any:
             return await body(*call.args, **call.kwargs)
 
-        return g._runner.submit(run).result()
+        return node.runner.submit(run).result()
     return call.body(*call.args, **call.kwargs)
 
 
@@ -150,14 +143,27 @@ def _signature(node: Node, name: str) -> pb.CallbackSignature:
     return found
 
 
-_bound_cache: dict[str, tuple[pb.CallbackSignature, inspect.Signature]] = {}
+#: Per callback: its signature message, as ``inspect.Signature``, and the positional counts that surely
+#: bind (min, max) when only positional arguments are given (None when binding must look closer).
+_bound_cache: dict[str, tuple[pb.CallbackSignature, inspect.Signature, tuple[int, int] | None]] = {}
+_PLAIN_KINDS = (pb.Parameter.POSITIONAL_ONLY, pb.Parameter.POSITIONAL_OR_KEYWORD)
+
+
+def _positional_range(sig: pb.CallbackSignature) -> tuple[int, int] | None:
+    params = sig.parameters
+    if any(p.kind not in _PLAIN_KINDS for p in params):
+        return None
+    return sum(1 for p in params if not p.has_default), len(params)
 
 
 def _check(sig: pb.CallbackSignature, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
     cached = _bound_cache.get(sig.name)
     if cached is None or cached[0] is not sig:
-        cached = (sig, to_inspect(sig))
+        cached = (sig, to_inspect(sig), _positional_range(sig))
         _bound_cache[sig.name] = cached
+    plain = cached[2]
+    if plain is not None and not kwargs and plain[0] <= len(args) <= plain[1]:
+        return  # what nearly every call looks like: no need to bind
     try:
         cached[1].bind(*args, **kwargs)
     except TypeError as exc:
@@ -167,7 +173,7 @@ def _check(sig: pb.CallbackSignature, args: tuple[Any, ...], kwargs: dict[str, A
 
 
 def _connected(node: Node, name: str) -> None:
-    if not node.connected_event.wait(RECONNECT_GRACE):
+    if not node.connected and not node.link.wait_connected(RECONNECT_GRACE):
         raise RemoteStoppedUnexpectedly(
             f"call to {name!r} failed: not connected to the controller at {node.address} (still reconnecting)"
         )
@@ -175,7 +181,7 @@ def _connected(node: Node, name: str) -> None:
 
 def _open(
     node: Node,
-    name: str,
+    sig: pb.CallbackSignature,
     args: tuple[Any, ...],
     kwargs: dict[str, Any],
     mod: Modifier,
@@ -185,27 +191,19 @@ def _open(
     action: int = H.RUN,
     schedule: pb.Schedule | None = None,
 ) -> Pending:
-    _check(_signature(node, name), args, kwargs)
+    _check(sig, args, kwargs)
     try:
         payload, encoding = _serde.dumps((args, kwargs))
     except Exception as exc:
-        raise GlobalContextError(f"cannot serialize the arguments of {name!r}: {exc}") from exc
-    _connected(node, name)
-    head = H(
-        name=name,
-        fanout=H.Fanout.ValueType(fanout),
-        action=H.Action.ValueType(action),
-        return_result=mod.return_result,
-        timeout=mod.timeout or 0.0,
-        eta=mod.eta or 0.0,
-        schedule=schedule,
-    )
+        raise GlobalContextError(f"cannot serialize the arguments of {sig.name!r}: {exc}") from exc
+    _connected(node, sig.name)
+    head = call_head(sig.name, mod, fanout=fanout, action=action, schedule=schedule)
     return node.caller.open(head, payload, encoding, kind, mod.timeout)
 
 
 def _start(
     node: Node,
-    name: str,
+    sig: pb.CallbackSignature,
     args: tuple[Any, ...],
     kwargs: dict[str, Any],
     mod: Modifier,
@@ -213,8 +211,8 @@ def _start(
     finish: Callable[[Any], Any],
     **options: Any,
 ) -> Outcome[Any]:
-    pending = _open(node, name, args, kwargs, mod, **options)
-    return Outcome(pending.future, finish, f"remote callback {name!r}", pending.call_id)
+    pending = _open(node, sig, args, kwargs, mod, **options)
+    return Outcome(pending.future, finish, f"remote callback {sig.name!r}", pending.call_id, node.caller.wait)
 
 
 def _gather(replies: Any) -> dict[str, Any]:
@@ -249,7 +247,7 @@ def _stream(node: Node, call: RemoteCall, mod: STREAM) -> Any:
             raise GlobalContextError(f"STREAM needs an iterable of items, not {type(items).__name__}")
     _signature(node, call.name)
     _connected(node, call.name)
-    head = H(name=call.name, fanout=H.ALL, action=H.STREAM, timeout=mod.timeout or 0.0)
+    head = call_head(call.name, mod, fanout=H.ALL, action=H.STREAM)
 
     def push() -> None:
         pending = node.caller.open(head, b"", 0, "stream", None)
@@ -277,3 +275,23 @@ def _run_body_items(call: RemoteCall) -> Iterable[Any]:
     if not isinstance(result, Iterable):
         raise GlobalContextError(f"the body of STREAM fetcher {call.name!r} must yield or return an iterable")
     return result
+
+
+# ---------------------------------------------------------------- operations on a named node
+
+
+def system(node: Node, remote_process: str, op: str, arg: Any, timeout: float | None = None) -> Any:
+    """Run node-runtime operation ``op`` on ``remote_process`` (``transfer_and_call`` & co.)."""
+    if not node.catalog.has_process(remote_process):
+        raise GlobalContextError(
+            f"no node named {remote_process!r} is connected; connected: {sorted(node.catalog.offers()) or 'none'}"
+        )
+    payload, encoding = _serde.dumps(arg)
+    head = call_head(op, target=remote_process, action=H.SYSTEM)
+    pending = node.caller.open(head, payload, encoding, "one", timeout)
+    return decode(wait(pending.future, None, f"{op} on {remote_process!r}", node.caller.wait))
+
+
+def cancel_scheduled(node: Node, remote_process: str, uuid: str) -> bool:
+    """Cancel a PERIOD task; False when it had already finished or been cancelled."""
+    return bool(system(node, remote_process, "cancel_scheduled_task", uuid))

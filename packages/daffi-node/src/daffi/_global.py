@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import atexit
 import contextlib
-import gc
+import functools
 import logging
-import os
 import signal
 import threading
 import uuid
@@ -16,63 +15,24 @@ from types import FrameType, TracebackType
 from typing import Any
 
 from daffi_core.address import Address
-from daffi_core.channel import resolve_keepalive
-from daffi_core.errors import DaffiError, GlobalContextError, InitializationError, TimeoutError
-from daffi_core.proto import daffi_pb2 as pb
+from daffi_core.errors import GlobalContextError, InitializationError, TimeoutError
+from daffi_core.keepalive import resolve_keepalive
 from daffi_core.security import ClientSecurity, ClientTLS, ServerTLS, resolve_token
+from daffi_core.transport import new_event_loop, resolve_transport
 
-from daffi import _serde
+from daffi import _node
 from daffi._bridge import async_library, wait, wait_async
-from daffi._caller import decode
 from daffi._catalog import Nodes
-from daffi._execute import RemoteCall
-from daffi._node import Node
+from daffi._execute import RemoteCall, cancel_scheduled, system
+from daffi._node import FORK_ADVICE, Node, check_not_forked, forked_from
 from daffi._runtime import Runtime
 from daffi._workers import AsyncRunner, DaemonPool
 
 log = logging.getLogger("daffi")
-_lock = threading.Lock()
-_current: Global | None = None
 #: Threads that run sync callbacks (each blocked nested call holds one).
 MAX_CALLBACK_THREADS = 64
 #: Seconds between two checks for signals while ``join`` blocks.
 _JOIN_POLL = 0.1
-
-
-#: Set in a child forked from a process that ran a Global: its threads did not survive the fork.
-_forked_from: int | None = None
-_FORK_ADVICE = (
-    "this process was forked from process {pid}, which runs a daffi Global; its node (threads, gRPC "
-    "connection) does not exist in the fork. Create Global in the child before calling, from a child "
-    "started with multiprocessing's 'spawn' or 'forkserver' method, or with subprocess."
-)
-
-
-def _after_fork_in_child() -> None:
-    global _forked_from
-    if _current is not None:
-        _forked_from = os.getppid()
-        # The inherited gRPC objects belong to threads that do not exist here: freeing them would
-        # call into gRPC's core with the parent's locks held. Keep the collector away from them.
-        gc.freeze()
-
-
-os.register_at_fork(after_in_child=_after_fork_in_child)
-
-
-def _check_not_forked() -> None:
-    if _forked_from is not None:
-        raise DaffiError(_FORK_ADVICE.format(pid=_forked_from))
-
-
-def current(for_name: str = "") -> Global:
-    """The running Global of this process."""
-    _check_not_forked()
-    g = _current
-    if g is None:
-        what = f" to call {for_name!r}" if for_name else ""
-        raise InitializationError(f"no Global is running in this process{what}: create Global(...) first")
-    return g
 
 
 class _Terminate(SystemExit):
@@ -89,7 +49,7 @@ class _CallProxy:
         g = self._g
 
         def prepare(*args: Any, **kwargs: Any) -> RemoteCall:
-            return RemoteCall(name, args, kwargs, g=g)
+            return RemoteCall(name, args, kwargs, node=g._require_node)
 
         return prepare
 
@@ -122,6 +82,7 @@ class Global:
         keepalive: float | None = None,
         connect_timeout: float = 30.0,
         async_backend: str | None = None,
+        transport: str | None = None,
     ) -> None:
         """Start the components.
 
@@ -137,15 +98,19 @@ class Global:
         fail with ``RemoteStoppedUnexpectedly`` and the node starts reconnecting (a controller
         started here drops silent nodes just as fast). Give the controller (``daffi-controller
         --keepalive``) the same value: it bounds how fast the controller notices a lost node.
+
+        ``transport`` (default ``$DAFFI_TRANSPORT``, else ``"auto"``) is how frames travel:
+        ``"grpc"``, ``"socket"`` (length-prefixed frames over plain sockets), or ``"auto"``: the
+        socket transport on a UNIX socket, gRPC on TCP. Node and controller must use the same.
         """
-        global _current
-        if _forked_from is not None:
-            raise InitializationError(_FORK_ADVICE.format(pid=_forked_from))
+        if forked_from() is not None:
+            raise InitializationError(FORK_ADVICE.format(pid=forked_from()))
         if not (init_controller or init_node):
             raise InitializationError("nothing to start: init_controller and init_node are both False")
         if async_backend not in (None, "asyncio", "trio"):
             raise InitializationError(f"async_backend must be 'asyncio' or 'trio', not {async_backend!r}")
         self.address = Address.resolve(host, port, unix_sock_path)
+        self.transport = resolve_transport(transport, self.address)
         self._token = resolve_token(token)
         self._keepalive = resolve_keepalive(keepalive)
         self._tls = _tls_settings(init_controller, ssl_certificate, ssl_key, ssl_ca, ssl_require_client_cert)
@@ -156,13 +121,9 @@ class Global:
         self._server: Any = None
         self._node: Node | None = None
         self._previous_sigterm: Any = None
-        with _lock:
-            if _current is not None:
-                raise InitializationError(
-                    f"a Global ({_current.process_name!r}) is already running in this process: stop() it first"
-                )
-            _current = self
-        self._runtime = Runtime()
+        running = _node.running()
+        _node.install(self, repr(running.process_name) if running is not None else "?")
+        self._runtime = Runtime(new_event_loop(self.transport))
         self._pool = DaemonPool(MAX_CALLBACK_THREADS, "daffi-callback")
         self._runner = AsyncRunner(async_backend or ("trio" if async_library() == "trio" else "asyncio"))
         try:
@@ -170,9 +131,12 @@ class Global:
                 self._start_controller()
             if init_node:
                 hooks = {
-                    "on_init": on_init,
-                    "on_node_connect": on_node_connect,
-                    "on_node_disconnect": on_node_disconnect,
+                    name: functools.partial(hook, self) if hook is not None else None
+                    for name, hook in (
+                        ("on_init", on_init),
+                        ("on_node_connect", on_node_connect),
+                        ("on_node_disconnect", on_node_disconnect),
+                    )
                 }
                 security = ClientSecurity(self._token, self._tls[1] if self._tls else None)
                 self._node = Node(
@@ -180,12 +144,14 @@ class Global:
                     self.process_name,
                     self.address,
                     security,
-                    self._runtime.loop,
+                    self.transport,
+                    self._runtime,
                     self._pool,
                     self._runner,
                     hooks,
                     keepalive=self._keepalive,
                 )
+                _node.attach(self, self._node)
                 self._node.start(connect_timeout)
         except BaseException:
             self._shutdown(grace=0.5)
@@ -202,7 +168,11 @@ class Global:
                 "(or pip install daffi-controller)"
             ) from None
         server = ControllerServer(
-            self.address, self._token, self._tls[0] if self._tls else None, keepalive=self._keepalive
+            self.address,
+            self._token,
+            self._tls[0] if self._tls else None,
+            keepalive=self._keepalive,
+            transport=self.transport,
         )
         self._runtime.run(server.start(), 30)
         self._server = server
@@ -222,8 +192,7 @@ class Global:
         self._shutdown(grace)
 
     def _shutdown(self, grace: float) -> None:
-        global _current
-        if _forked_from is not None:  # the parent's threads are not here: nothing to stop, nothing to wait for
+        if forked_from() is not None:  # the parent's threads are not here: nothing to stop, nothing to wait for
             self._stopped.set()
             return
         with self._stop_lock:
@@ -233,7 +202,7 @@ class Global:
         try:
             if self._node is not None:
                 with contextlib.suppress(Exception):
-                    self._runtime.run(self._node.stop(grace), grace + 5)
+                    self._node.stop(grace)
             if self._server is not None:
                 with contextlib.suppress(Exception):
                     self._runtime.run(self._server.stop(1.0), 10)
@@ -241,9 +210,7 @@ class Global:
             self._runner.stop()
             self._pool.shutdown()
             self._runtime.close()
-            with _lock:
-                if _current is self:
-                    _current = None
+            _node.uninstall(self)
             self._restore_sigterm()
             atexit.unregister(self.stop)
 
@@ -300,7 +267,7 @@ class Global:
 
     # -- the node
     def _require_node(self) -> Node:
-        _check_not_forked()
+        check_not_forked()
         if self._stopped.is_set():
             raise GlobalContextError("Global can no longer make remote calls because it was stopped")
         if self._node is None:
@@ -354,31 +321,20 @@ class Global:
         return TimeoutError(f"{what} did not appear within {timeout} s; connected: {connected}")
 
     # -- operations on a named node
-    def _system(self, remote_process: str, op: str, arg: Any, timeout: float | None = None) -> Any:
-        node = self._require_node()
-        if not node.catalog.has_process(remote_process):
-            raise GlobalContextError(
-                f"no node named {remote_process!r} is connected; connected: {sorted(node.catalog.offers()) or 'none'}"
-            )
-        payload, encoding = _serde.dumps(arg)
-        head = pb.CallHead(name=op, target=remote_process, action=pb.CallHead.SYSTEM, return_result=True)
-        pending = node.caller.open(head, payload, encoding, "one", timeout)
-        return decode(wait(pending.future, None, f"{op} on {remote_process!r}"))
-
     def transfer_and_call(self, remote_process: str, func: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         """Send ``func`` (by value, with dill) to ``remote_process``, run it there, return its result."""
         if not callable(func):
             raise InitializationError(f"transfer_and_call needs a function, not {type(func).__name__}")
-        return self._system(remote_process, "transfer_and_call", (func, args, kwargs))
+        return system(self._require_node(), remote_process, "transfer_and_call", (func, args, kwargs))
 
     def get_scheduled_tasks(self, remote_process: str) -> list[dict[str, Any]]:
         """The PERIOD tasks this process scheduled on ``remote_process``."""
-        tasks: list[dict[str, Any]] = self._system(remote_process, "scheduled_tasks", None)
+        tasks: list[dict[str, Any]] = system(self._require_node(), remote_process, "scheduled_tasks", None)
         return tasks
 
     def cancel_scheduled_task_by_uuid(self, remote_process: str, uuid: str) -> bool:
         """Cancel a PERIOD task; False when it had already finished or been cancelled."""
-        return bool(self._system(remote_process, "cancel_scheduled_task", uuid))
+        return cancel_scheduled(self._require_node(), remote_process, uuid)
 
     def __repr__(self) -> str:
         roles = [r for r, on in (("controller", self._server is not None), ("node", self._node is not None)) if on]

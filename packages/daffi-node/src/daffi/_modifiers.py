@@ -11,7 +11,7 @@ from daffi_core.errors import GlobalContextError
 from daffi._durations import Duration, seconds, timestamp
 
 
-def _already_ran(value: Any, modifier: Any) -> Any:
+def already_ran(value: Any, modifier: Any) -> Any:
     raise GlobalContextError(
         f"cannot apply {getattr(modifier, '__name__', type(modifier).__name__)} to {type(value).__name__} "
         "value: the fetcher already ran with the modifier of its decorator. To choose the modifier per call, "
@@ -21,13 +21,13 @@ def _already_ran(value: Any, modifier: Any) -> Any:
 
 class _ModifierType(type):
     # `result & FG` with FG the class: Python asks the metaclass for __rand__.
-    __rand__ = _already_ran
+    __rand__ = already_ran
 
 
 class Modifier(metaclass=_ModifierType):
     """Base of the execution modifiers; usable as a class (defaults) or an instance."""
 
-    __rand__ = _already_ran
+    __rand__ = already_ran
 
     name: ClassVar[str] = "modifier"
     timeout: float | None = None
@@ -126,4 +126,4 @@ def as_modifier(value: Any) -> Modifier:
     )
 
 
-__all__ = ["BG", "BROADCAST", "FG", "PERIOD", "STREAM", "Modifier", "as_modifier"]
+__all__ = ["BG", "BROADCAST", "FG", "PERIOD", "STREAM", "Modifier", "already_ran", "as_modifier"]

@@ -1,44 +1,31 @@
-"""What calls return: results to wait for, scheduled tasks, and argument packs."""
+"""What calls return: results to wait for and scheduled tasks."""
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Generator
 from concurrent.futures import Future
-from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
-from daffi._bridge import wait, wait_async
-
-if TYPE_CHECKING:
-    from daffi._global import Global
+from daffi._bridge import Block, wait, wait_async
+from daffi._modifiers import already_ran
 
 T = TypeVar("T")
 _UNSET: Any = object()
 
 
-class Args:
-    """Positional and keyword arguments for a callback, from an ``args_from_body`` fetcher or a stream."""
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        self.args = args
-        self.kwargs = kwargs
-
-    def __repr__(self) -> str:
-        parts = [repr(a) for a in self.args] + [f"{k}={v!r}" for k, v in self.kwargs.items()]
-        return f"Args({', '.join(parts)})"
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, Args) and (self.args, self.kwargs) == (other.args, other.kwargs)
-
-    __hash__ = None  # type: ignore[assignment]  # holds lists and dicts: unhashable
-
-
 class Outcome(Generic[T]):
-    """A future of raw replies and the function that turns them into the value (run by the waiter)."""
+    """A future of raw replies and the function that turns them into the value (run by the waiter).
 
-    def __init__(self, future: Future[Any], finish: Callable[[Any], T], what: str, call_id: int = 0) -> None:
+    ``block`` is how a thread waits for it (a link's ``wait`` reads the connection meanwhile).
+    """
+
+    def __init__(
+        self, future: Future[Any], finish: Callable[[Any], T], what: str, call_id: int = 0, block: Block | None = None
+    ) -> None:
         self.future = future
         self.call_id = call_id
+        self._block = block
         self._finish = finish
         self.what = what
         self._value: T = _UNSET
@@ -51,7 +38,7 @@ class Outcome(Generic[T]):
             return self._value
 
     def result(self, timeout: float | None = None) -> T:
-        return self._settle(wait(self.future, timeout, self.what))
+        return self._settle(wait(self.future, timeout, self.what, self._block))
 
     async def result_async(self, timeout: float | None = None) -> T:
         return self._settle(await wait_async(self.future, timeout, self.what))
@@ -106,9 +93,7 @@ class AwaitableValue(Generic[T]):
         self._outcome = outcome
 
     def __and__(self, modifier: Any) -> Any:
-        from daffi._modifiers import _already_ran
-
-        return _already_ran(self, modifier)
+        return already_ran(self, modifier)
 
     def __await__(self) -> Generator[Any, None, T]:
         return self._outcome.result_async().__await__()
@@ -196,18 +181,18 @@ class AwaitableValue(Generic[T]):
 class ScheduledTask:
     """A ``PERIOD`` task living on a remote node; ``cancel()`` stops it."""
 
-    def __init__(self, g: Global, process_name: str, uuid: str, func_name: str) -> None:
-        self._g = g
+    def __init__(self, canceller: Callable[[str, str], bool], process_name: str, uuid: str, func_name: str) -> None:
+        self._canceller = canceller
         self.process_name = process_name
         self.uuid = uuid
         self.func_name = func_name
 
     def cancel(self) -> bool:
         """Stop the task; False when it had already finished or been cancelled."""
-        return self._g.cancel_scheduled_task_by_uuid(self.process_name, self.uuid)
+        return self._canceller(self.process_name, self.uuid)
 
     def __repr__(self) -> str:
         return f"<ScheduledTask {self.func_name} {self.uuid} on {self.process_name!r}>"
 
 
-__all__ = ["Args", "AsyncResult", "AwaitableValue", "Outcome", "ScheduledTask"]
+__all__ = ["AsyncResult", "AwaitableValue", "Outcome", "ScheduledTask"]

@@ -1,21 +1,25 @@
-"""The node's own event loop, in a daemon thread: all gRPC traffic runs here."""
+"""The node's own event loop, in a daemon thread: timers, scheduled tasks, and gRPC traffic."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import threading
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
 T = TypeVar("T")
+log = logging.getLogger("daffi.node")
 
 
 class Runtime:
-    """An asyncio loop running in a background thread."""
+    """An event loop running in a background thread, reachable from any thread."""
 
-    def __init__(self, name: str = "daffi-loop") -> None:
-        self.loop = asyncio.new_event_loop()
+    def __init__(self, loop: asyncio.AbstractEventLoop | None = None, name: str = "daffi-loop") -> None:
+        self.loop = loop or asyncio.new_event_loop()
+        self._posted: list[tuple[Callable[..., None], tuple[Any, ...]]] = []
+        self._posted_lock = threading.Lock()
         self.thread = threading.Thread(target=self._main, name=name, daemon=True)
         self.thread.start()
 
@@ -23,9 +27,49 @@ class Runtime:
         asyncio.set_event_loop(self.loop)
         self.loop.run_forever()
 
+    @property
+    def on_loop(self) -> bool:
+        """The calling thread is the loop's."""
+        return threading.current_thread() is self.thread
+
     def run(self, coro: Coroutine[Any, Any, T], timeout: float | None = None) -> T:
         """Run ``coro`` on the loop and wait for its result (from another thread)."""
         return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
+
+    def post(self, fn: Callable[..., None], *args: Any) -> None:
+        """Run ``fn(*args)`` on the loop, from any thread, in the order posted.
+
+        Posts made while the loop is busy share one wake-up: under load many calls cost a
+        single ``call_soon_threadsafe`` (a syscall each) instead of one apiece.
+        """
+        with self._posted_lock:
+            self._posted.append((fn, args))
+            if len(self._posted) > 1:
+                return
+        try:
+            self.loop.call_soon_threadsafe(self._run_posted)
+        except RuntimeError:  # the loop is closed: the node is gone, and so is what was posted
+            with self._posted_lock:
+                self._posted.clear()
+            raise
+
+    def _run_posted(self) -> None:
+        with self._posted_lock:
+            posted, self._posted = self._posted, []
+        for fn, args in posted:
+            try:
+                fn(*args)
+            except Exception:
+                log.exception("node loop job %r failed", fn)
+
+    def call_later(self, delay: float, fn: Callable[..., None], *args: Any) -> Timer:
+        """Run ``fn(*args)`` on the loop after ``delay`` seconds; callable from any thread."""
+        timer = Timer(fn, args)
+        if self.on_loop:
+            timer.arm(self.loop, delay)
+        else:
+            self.post(timer.arm, self.loop, delay)
+        return timer
 
     def close(self) -> None:
         if self.loop.is_closed():
@@ -36,3 +80,37 @@ class Runtime:
             self.thread.join(5)
             if not self.thread.is_alive():
                 self.loop.close()
+
+
+class Timer:
+    """A delayed call on the node's loop; ``cancel()`` from any thread stops it from running."""
+
+    __slots__ = ("_args", "_fn", "_handle", "cancelled")
+
+    def __init__(self, fn: Callable[..., None], args: tuple[Any, ...]) -> None:
+        self._fn: Callable[..., None] | None = fn
+        self._args = args
+        self._handle: asyncio.TimerHandle | None = None
+        self.cancelled = False
+
+    def arm(self, loop: asyncio.AbstractEventLoop, delay: float) -> None:
+        if not self.cancelled:
+            self._handle = loop.call_later(delay, self._fire)
+
+    def _fire(self) -> None:
+        fn, args = self._fn, self._args
+        self._drop()
+        if fn is not None and not self.cancelled:
+            fn(*args)
+
+    def cancel(self) -> None:
+        """Never run (the loop forgets the handle when it comes due)."""
+        self.cancelled = True
+        self._drop()  # what it refers to (a call record) is not kept alive until then
+
+    def _drop(self) -> None:
+        self._fn = None
+        self._args = ()
+
+
+__all__ = ["Runtime", "Timer"]

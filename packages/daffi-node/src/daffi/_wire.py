@@ -17,11 +17,10 @@ def frames(kind: int, call_id: int, peer: str, payload: bytes = b"", encoding: i
 
     Pieces are views of ``payload``: it is copied once, when the batch is written.
     """
-    if len(payload) <= CHUNK_SIZE:
-        pieces: list[bytes | memoryview] = [payload]
-    else:
-        view = memoryview(payload)
-        pieces = [view[start : start + CHUNK_SIZE] for start in range(0, len(payload), CHUNK_SIZE)]
+    if len(payload) <= CHUNK_SIZE:  # nearly every message: one frame, only the fields that are set
+        return [framing.message(M(kind=kind, call_id=call_id, peer=peer, encoding=encoding, **fields), payload)]  # type: ignore[arg-type]
+    view = memoryview(payload)
+    pieces = [view[start : start + CHUNK_SIZE] for start in range(0, len(payload), CHUNK_SIZE)]
     last = len(pieces) - 1
     return [
         framing.message(

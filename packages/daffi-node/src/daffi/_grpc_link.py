@@ -1,0 +1,194 @@
+"""The gRPC link: one bidirectional ``Connect`` stream, driven by the node's loop.
+
+Frames from any thread are posted to the loop, queued in an ``Outbox`` and written in batches by
+one writer task; batches are read on the loop and handed to the handlers there. A stream that
+breaks is reopened with backoff.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Sequence
+from concurrent.futures import Future
+from contextlib import AbstractContextManager, nullcontext
+from typing import Any, TypeVar
+
+import grpc
+from daffi_core import framing
+from daffi_core.address import Address
+from daffi_core.framing import Encoded
+from daffi_core.keepalive import DEFAULT_KEEPALIVE
+from daffi_core.outbox import Outbox
+from daffi_core.proto import daffi_pb2 as pb
+from daffi_core.protocol import CONNECT_METHOD
+from daffi_core.security import ClientSecurity
+from daffi_core.transport import GRPC, SOCKET, mismatch
+from daffi_core.transport.grpc import channel, client_options
+from daffi_core.transport.socket.client import probe
+
+from daffi._link import BACKOFF_MAX, BACKOFF_MIN, Handlers, LinkBase, Rejected
+from daffi._runtime import Runtime
+
+log = logging.getLogger("daffi.node")
+T = TypeVar("T")
+
+
+class GrpcLink(LinkBase):
+    """A ``Link`` over gRPC (see the module docstring)."""
+
+    def __init__(
+        self,
+        process_name: str,
+        address: Address,
+        security: ClientSecurity,
+        runtime: Runtime,
+        handlers: Handlers,
+        keepalive: float = DEFAULT_KEEPALIVE,
+    ) -> None:
+        super().__init__(process_name, address, runtime, handlers)
+        self.security = security
+        self.keepalive = keepalive
+        self._outbox: Outbox | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._call: Any = None
+        self._writer: asyncio.Task[None] | None = None
+        self._probed = False
+
+    # -- Link
+    def send(self, frames: Sequence[Encoded]) -> None:
+        if self.runtime.on_loop:
+            self._put(frames)
+        else:
+            self.runtime.post(self._put, frames)
+
+    def _put(self, frames: Sequence[Encoded]) -> None:
+        outbox = self._outbox
+        if outbox is not None:
+            for frame in frames:
+                outbox.put(frame)
+
+    def wait(self, future: Future[T], timeout: float | None) -> T:
+        return future.result(timeout)
+
+    def inline(self) -> bool:
+        return False  # the loop carries every node's traffic: user code never runs on it
+
+    def serving(self) -> AbstractContextManager[None]:
+        return nullcontext()
+
+    # -- lifecycle
+    def start(self, timeout: float) -> None:
+        """Connect; raise InitializationError if no controller answers within ``timeout`` seconds."""
+        self.runtime.post(self._spawn)
+        self.wait_first(timeout)
+
+    def _spawn(self) -> None:
+        self._task = self.runtime.loop.create_task(self._run())
+
+    def stop(self) -> None:
+        """Flush what is queued (for up to a second) and disconnect."""
+        self.runtime.run(self._stop(), 5)
+
+    async def _stop(self) -> None:
+        self.stopping = True
+        if self._outbox is not None:
+            self._outbox.close()
+        if self._writer is not None:
+            with contextlib.suppress(asyncio.TimeoutError, asyncio.CancelledError, Exception):
+                await asyncio.wait_for(asyncio.shield(self._writer), 1.0)
+        if self._call is not None:
+            self._call.cancel()
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._task
+
+    async def _run(self) -> None:
+        chan = channel(self.address.target, self.security, client_options(self.keepalive))
+        # Batches go out already serialized (daffi_core.framing) and come in parsed.
+        connect: grpc.aio.StreamStreamMultiCallable[bytes, pb.Batch] = chan.stream_stream(
+            CONNECT_METHOD, request_serializer=None, response_deserializer=pb.Batch.FromString
+        )
+        backoff = BACKOFF_MIN
+        try:
+            while not self.stopping:
+                established = False
+                try:
+                    established = await self._session(connect)
+                except Rejected as rejected:
+                    if self.give_up(f"the controller refused this node: {rejected}"):
+                        return
+                    log.error("the controller refused this node on reconnect: %s", rejected)
+                except grpc.aio.AioRpcError as exc:
+                    if await self._fatal(exc):
+                        return
+                except asyncio.CancelledError:
+                    raise
+                except Exception as exc:  # a dropped stream
+                    log.debug("connection to %s ended: %r", self.address, exc)
+                finally:
+                    self._outbox_closed()
+                    self.session_ended()
+                if established:
+                    backoff = BACKOFF_MIN
+                if self.stopping:
+                    break
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, BACKOFF_MAX)
+        finally:
+            with contextlib.suppress(Exception):
+                await chan.close(None)
+
+    async def _fatal(self, exc: grpc.aio.AioRpcError) -> bool:
+        """Whether ``exc`` ends the first connect for good (a refusal, or a controller of another transport)."""
+        if exc.code() == grpc.StatusCode.UNAUTHENTICATED:
+            if self.give_up(f"the controller refused this node: {exc.details()}"):
+                return True
+            log.error("the controller refused this node on reconnect: %s", exc.details())
+            return False
+        log.debug("connection to %s ended: %r", self.address, exc)
+        if exc.code() == grpc.StatusCode.UNAVAILABLE and not self.started and not self._probed:
+            self._probed = True  # once: a controller that is still starting is not probed again and again
+            loop = asyncio.get_running_loop()
+            if await loop.run_in_executor(None, probe, self.address, self.security, 1.0):
+                return self.give_up(mismatch(self.address, GRPC, SOCKET))
+        return False
+
+    async def _session(self, connect: grpc.aio.StreamStreamMultiCallable[bytes, pb.Batch]) -> bool:
+        call = connect(metadata=self.security.metadata)
+        self._call = call
+        await call.write(framing.batch([framing.frame(self.hello_frame())]))
+        first = await call.read()
+        outbox = Outbox()
+        self._outbox = outbox  # before the Welcome is handled: its handlers may already send
+        rest = self.welcomed(first if isinstance(first, pb.Batch) else None)
+        for frame in rest:
+            self.handlers.frame(frame)
+        self._writer = asyncio.get_running_loop().create_task(self._write(call, outbox))
+        on_frame = self.handlers.frame
+        try:
+            while True:
+                batch = await call.read()
+                if not isinstance(batch, pb.Batch):
+                    return True
+                for frame in batch.frames:
+                    on_frame(frame)
+        finally:
+            self._writer.cancel()
+
+    def _outbox_closed(self) -> None:
+        if self._outbox is not None:
+            self._outbox.close()
+            self._outbox = None
+
+    @staticmethod
+    async def _write(call: Any, outbox: Outbox) -> None:
+        while (batch := await outbox.next_batch()) is not None:
+            await call.write(batch)
+        with contextlib.suppress(Exception):
+            await call.done_writing()
+
+
+__all__ = ["GrpcLink"]

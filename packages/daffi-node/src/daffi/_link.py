@@ -1,0 +1,182 @@
+"""The link layer: one connection to the controller, as the layers above see it.
+
+``Link`` is all that caller and callee know of the connection (they never see ``Node`` or
+``Global``); ``Handlers`` is how the connection reaches up to them, as callables. Two links
+implement it: ``GrpcLink`` (``_grpc_link``: a gRPC stream driven by the node's loop) and
+``SocketLink`` (``_socket_link``: the socket transport, read by the threads that wait for
+replies). ``LinkBase`` holds what both share: the first connect, the connection state, the
+handshake's answer and reconnect backoff.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future
+from concurrent.futures import TimeoutError as FutureTimeout
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from typing import Any, Protocol, TypeVar
+
+from daffi_core.address import Address
+from daffi_core.errors import InitializationError
+from daffi_core.framing import Encoded
+from daffi_core.proto import daffi_pb2 as pb
+
+from daffi._runtime import Runtime, Timer
+
+log = logging.getLogger("daffi.node")
+T = TypeVar("T")
+#: Reconnect backoff: the first retry after this many seconds, doubling up to ``BACKOFF_MAX``.
+BACKOFF_MIN = 0.05
+BACKOFF_MAX = 1.0
+
+
+class Link(Protocol):
+    """One connection to the controller. Every method may be called from any thread."""
+
+    process_name: str
+    address: Address
+    runtime: Runtime
+
+    @property
+    def connected(self) -> bool:
+        """A session with the controller is established."""
+
+    def start(self, timeout: float) -> None:
+        """Connect; raise InitializationError if no controller answers within ``timeout`` seconds."""
+
+    def stop(self) -> None:
+        """Flush what is queued and disconnect (the controller is told); no reconnecting after."""
+
+    def wait_connected(self, timeout: float) -> bool:
+        """Block until connected (True) or ``timeout`` seconds pass (False)."""
+
+    def send(self, frames: Sequence[Encoded]) -> None:
+        """Send frames to the controller in this order; dropped when not connected."""
+
+    def post(self, fn: Callable[..., None], *args: Any) -> None:
+        """Run ``fn(*args)`` on the node's loop."""
+
+    def call_later(self, delay: float, fn: Callable[..., None], *args: Any) -> Timer:
+        """Run ``fn(*args)`` on the node's loop after ``delay`` seconds."""
+
+    def wait(self, future: Future[T], timeout: float | None) -> T:
+        """Block until ``future`` is done, reading the connection meanwhile if this link can.
+
+        Raises ``concurrent.futures.TimeoutError`` after ``timeout`` seconds.
+        """
+
+    def inline(self) -> bool:
+        """The calling thread delivers frames and may run a short sync callback before its next read."""
+
+    def serving(self) -> AbstractContextManager[None]:
+        """Around user code run inline: the connection is read by another thread meanwhile if needed."""
+
+
+@dataclass(frozen=True)
+class Handlers:
+    """What a link calls, from the thread that delivers (the loop, or a reading thread)."""
+
+    #: The Hello to open each session with (callbacks change between reconnects).
+    hello: Callable[[], pb.Hello]
+    #: A session began: the controller's Welcome.
+    connected: Callable[[pb.Welcome], None]
+    #: A frame of the session (after the Welcome).
+    frame: Callable[[pb.Frame], None]
+    #: The session ended (every open call has to fail; a reconnect follows unless stopping).
+    disconnected: Callable[[], None]
+
+
+class Rejected(Exception):
+    """The controller answered Hello with Reject."""
+
+    def __init__(self, reject: pb.Reject) -> None:
+        super().__init__(reject.message)
+        self.reason = reject.reason
+
+
+class LinkBase:
+    """State and steps shared by the links: first connect, connected state, handshake answer."""
+
+    def __init__(self, process_name: str, address: Address, runtime: Runtime, handlers: Handlers) -> None:
+        self.process_name = process_name
+        self.address = address
+        self.runtime = runtime
+        self.handlers = handlers
+        self._connected = False
+        self._connected_event = threading.Event()
+        self._first: Future[None] = Future()
+        self.stopping = False
+
+    @property
+    def connected(self) -> bool:
+        return self._connected
+
+    def wait_connected(self, timeout: float) -> bool:
+        return self._connected_event.wait(timeout)
+
+    def post(self, fn: Callable[..., None], *args: Any) -> None:
+        self.runtime.post(fn, *args)
+
+    def call_later(self, delay: float, fn: Callable[..., None], *args: Any) -> Timer:
+        return self.runtime.call_later(delay, fn, *args)
+
+    def wait_first(self, timeout: float) -> None:
+        """Block until the first session began; InitializationError if it cannot within ``timeout`` s."""
+        try:
+            self._first.result(timeout)
+        except FutureTimeout:
+            raise InitializationError(
+                f"no daffi controller answered at {self.address} within {timeout:g} s: start one there "
+                "(daffi-controller, or Global(init_controller=True)) or fix host/port/unix_sock_path"
+            ) from None
+
+    @property
+    def started(self) -> bool:
+        """The first session began (or the first connect failed for good)."""
+        return self._first.done()
+
+    def give_up(self, message: str) -> bool:
+        """Fail the first connect with ``message``; False when it had already succeeded (keep retrying)."""
+        if self._first.done():
+            return False
+        self._first.set_exception(InitializationError(message))
+        return True
+
+    def hello_frame(self) -> pb.Frame:
+        return pb.Frame(hello=self.handlers.hello())
+
+    def welcomed(self, first: pb.Batch | None) -> list[pb.Frame]:
+        """Take the controller's answer to Hello; the frames that came after the Welcome.
+
+        Raises Rejected, or ConnectionError for anything but a Welcome.
+        """
+        if first is None or not first.frames:
+            raise ConnectionError("the controller closed the stream during the handshake")
+        head = first.frames[0]
+        if head.HasField("reject"):
+            raise Rejected(head.reject)
+        if not head.HasField("welcome"):
+            raise ConnectionError("the controller did not answer Hello with Welcome")
+        self._connected = True
+        self._connected_event.set()
+        self.handlers.connected(head.welcome)
+        if not self._first.done():
+            self._first.set_result(None)
+        log.info("node %r connected to the controller at %s", self.process_name, self.address)
+        return list(first.frames[1:])
+
+    def session_ended(self) -> None:
+        """The session is over: tell the layers above (once per session)."""
+        was_connected = self._connected
+        self._connected = False
+        self._connected_event.clear()
+        if was_connected:
+            self.handlers.disconnected()
+            if not self.stopping:
+                log.warning("lost the connection to the controller at %s; reconnecting", self.address)
+
+
+__all__ = ["BACKOFF_MAX", "BACKOFF_MIN", "Handlers", "Link", "LinkBase", "Rejected"]
