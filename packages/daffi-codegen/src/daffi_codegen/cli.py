@@ -13,6 +13,7 @@ from typing import Any
 from daffi_core.address import Address
 from daffi_core.errors import InitializationError
 from daffi_core.security import ClientSecurity, ClientTLS, resolve_token
+from daffi_core.transport import CHOICES, TRANSPORT_ENV, resolve_transport
 
 from daffi_codegen.__about__ import __version__
 from daffi_codegen.collect import CollectError, fetch_catalog, select
@@ -51,6 +52,12 @@ def _parser() -> argparse.ArgumentParser:
     security.add_argument("--ssl-ca", help="CA (PEM) to trust for a TLS controller")
     security.add_argument("--ssl-certificate", help="client certificate (PEM) for mutual TLS")
     security.add_argument("--ssl-key", help="the client certificate's key (PEM)")
+    parser.add_argument(
+        "--transport",
+        choices=CHOICES,
+        help=f"the controller's transport: 'grpc', 'socket', or 'auto' (socket on a UNIX socket, grpc on TCP; "
+        f"default ${TRANSPORT_ENV}, else auto)",
+    )
     parser.add_argument("--version", action="version", version=f"daffi-codegen {__version__}")
     return parser
 
@@ -72,7 +79,8 @@ def _main(argv: list[str] | None) -> int:
             ClientTLS(args.ssl_ca, args.ssl_certificate, args.ssl_key) if args.ssl_ca or args.ssl_certificate else None
         )
         security = ClientSecurity(resolve_token(token_file=args.token_file), tls)
-        catalog = fetch_catalog(address, args.wait_process, args.timeout, security)
+        transport = resolve_transport(args.transport, address)
+        catalog = fetch_catalog(address, args.wait_process, args.timeout, security, transport)
         nodes = select(catalog, args.process)
     except (CollectError, InitializationError) as exc:
         print(f"daffi-codegen: error: {exc}", file=sys.stderr)
