@@ -20,20 +20,30 @@ def procs(tmp_path: Path) -> Iterator[Procs]:
         manager.close()
 
 
-@pytest.fixture(params=["tcp", "unix"])
-def where(request: pytest.FixtureRequest) -> Iterator[Where]:
-    """A fresh controller address: TCP on 127.0.0.1 or a UNIX socket in a private directory."""
-    if request.param == "tcp":
-        yield Where(host="127.0.0.1", port=free_port())
+#: Every behaviour runs on each transport: gRPC on TCP, the socket transport on TCP and on UNIX
+#: sockets (what ``"auto"`` picks there). gRPC on UNIX sockets is covered by tests that ask for it.
+WHERE = ["grpc-tcp", "socket-tcp", "socket-unix"]
+
+
+@pytest.fixture(params=WHERE)
+def where(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[Where]:
+    """A fresh controller address and its transport (also in ``$DAFFI_TRANSPORT``, for every process
+    the test starts): TCP on 127.0.0.1 or a UNIX socket in a private directory."""
+    transport, family = request.param.split("-")
+    monkeypatch.setenv("DAFFI_TRANSPORT", transport)
+    if family == "tcp":
+        yield Where(host="127.0.0.1", port=free_port(), transport=transport)
     else:
         # AF_UNIX paths are limited to ~107 bytes: keep the directory short.
         with tempfile.TemporaryDirectory(prefix="daffi-") as tmp:
-            yield Where(unix_sock_path=str(Path(tmp) / "ctl.sock"))
+            yield Where(unix_sock_path=str(Path(tmp) / "ctl.sock"), transport=transport)
 
 
-@pytest.fixture
-def tcp() -> Where:
-    return Where(host="127.0.0.1", port=free_port())
+@pytest.fixture(params=["grpc", "socket"])
+def tcp(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Where:
+    """A TCP address on each transport (TLS and keepalive tests)."""
+    monkeypatch.setenv("DAFFI_TRANSPORT", request.param)
+    return Where(host="127.0.0.1", port=free_port(), transport=request.param)
 
 
 @pytest.fixture

@@ -6,26 +6,25 @@ Figures (how many inputs were tried) are printed as FIGURE lines for docs/reliab
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import random
 import socket
 import time
 
-import grpc
+import pytest
 from daffi import FG, Global
 from daffi_core.proto import daffi_pb2 as pb
-from daffi_core.proto import daffi_pb2_grpc as pb_grpc
-from daffi_core.protocol import PROTOCOL_VERSION
+from daffi_core.protocol import CONNECT_METHOD
+from daffi_core.transport import Code
+from daffi_core.transport.socket.wire import HEADER, MAGIC, Kind, frame
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from tests.support import raw
 from tests.support.procs import Procs, Where
 
 M = pb.Message
-
-
-def _target(where: Where) -> str:
-    return f"unix:{where.unix_sock_path}" if where.unix_sock_path else f"{where.host}:{where.port}"
 
 
 def _still_serving(where: Where) -> None:
@@ -33,17 +32,26 @@ def _still_serving(where: Where) -> None:
         assert g.call.add(40, 2) & FG == 42
 
 
+def _openings(where: Where) -> list[bytes]:
+    """Valid starts of a connection on ``where``'s transport, for garbage to follow."""
+    if where.carrier == "grpc":
+        return [b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"]
+    opened = MAGIC + frame(Kind.OPEN, pb.Open(method=CONNECT_METHOD).SerializeToString())
+    return [MAGIC, opened, opened + raw.hello("x").SerializeToString()]
+
+
 def test_random_and_truncated_bytes_on_the_socket(procs: Procs, controller: Where) -> None:
     procs.service(controller, "svc")
     rng = random.Random(1234)
-    http2_preface = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
+    openings = _openings(controller)
     tried = 0
     for i in range(300):
         blob = rng.randbytes(rng.choice([0, 1, 9, 24, 100, 4096, 65536]))
+        opening = rng.choice(openings)
         if i % 3 == 0:
-            blob = http2_preface + blob  # a valid start, then garbage frames
+            blob = opening + blob  # a valid start, then garbage frames
         elif i % 3 == 1:
-            blob = http2_preface[: rng.randrange(len(http2_preface))]  # truncated
+            blob = opening[: rng.randrange(len(opening))]  # truncated
         family = socket.AF_UNIX if controller.unix_sock_path else socket.AF_INET
         with socket.socket(family, socket.SOCK_STREAM) as s:
             s.settimeout(5)
@@ -94,25 +102,17 @@ def test_hostile_frames_after_a_valid_hello(procs: Procs, controller: Where) -> 
     procs.service(controller, "svc")
     tried = 0
 
-    async def send(batch: list[pb.Frame]) -> None:
-        async with grpc.aio.insecure_channel(_target(controller)) as channel:
-            call = pb_grpc.ControllerStub(channel).Connect()
-            hello = pb.Hello(protocol_version=PROTOCOL_VERSION, process_name="fuzzer")
-            await call.write(pb.Batch(frames=[pb.Frame(hello=hello)]))
-            assert (await asyncio.wait_for(call.read(), 10)).frames[0].HasField("welcome")
-            await call.write(pb.Batch(frames=batch))
-            await call.done_writing()
-            try:
-                while await asyncio.wait_for(call.read(), 10) is not grpc.aio.EOF:
-                    pass
-            except (grpc.aio.AioRpcError, asyncio.TimeoutError):
-                pass
+    def send(batch: list[pb.Frame]) -> None:
+        with raw.joined(controller, "fuzzer") as stream:
+            stream.send(pb.Batch(frames=batch))
+            with contextlib.suppress(raw.Ended):  # the controller may end the stream: that is fine
+                stream.finish()
 
     @settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
     @given(st.lists(frames, min_size=1, max_size=20))
     def fuzz(batch: list[pb.Frame]) -> None:
         nonlocal tried
-        asyncio.run(send(batch))
+        send(batch)
         tried += len(batch)
 
     fuzz()
@@ -122,39 +122,25 @@ def test_hostile_frames_after_a_valid_hello(procs: Procs, controller: Where) -> 
 
 def test_oversized_message_is_refused_and_others_keep_working(procs: Procs, controller: Where) -> None:
     procs.service(controller, "svc")
-
-    async def oversized() -> grpc.StatusCode:
-        async with grpc.aio.insecure_channel(
-            _target(controller), options=[("grpc.max_send_message_length", 64 * 1024 * 1024)]
-        ) as channel:
-            call = pb_grpc.ControllerStub(channel).Connect()
-            hello = pb.Hello(protocol_version=PROTOCOL_VERSION, process_name="big")
-            await call.write(pb.Batch(frames=[pb.Frame(hello=hello)]))
-            await call.read()
-            huge = M(kind=M.CALL, call_id=1, payload=os.urandom(20 * 1024 * 1024), head=pb.CallHead(name="add"))
-            try:
-                await call.write(pb.Batch(frames=[pb.Frame(message=huge)]))
-                while await asyncio.wait_for(call.read(), 10) is not grpc.aio.EOF:
-                    pass
-            except grpc.aio.AioRpcError as exc:
-                return exc.code()
-            return grpc.StatusCode.OK
-
-    assert asyncio.run(oversized()) == grpc.StatusCode.RESOURCE_EXHAUSTED
+    huge = M(kind=M.CALL, call_id=1, payload=os.urandom(20 * 1024 * 1024), head=pb.CallHead(name="add"))
+    batch = pb.Batch(frames=[pb.Frame(message=huge)]).SerializeToString()
+    with raw.joined(controller, "big", options=[("grpc.max_send_message_length", 64 * 1024 * 1024)]) as stream:
+        if isinstance(stream, raw.SocketStream):  # frame() itself refuses that size: a hand-made header
+            stream.send_raw(HEADER.pack(Kind.DATA, len(batch)) + batch[:1024])
+        else:
+            stream.send(batch)
+        with pytest.raises(raw.Ended) as ended:
+            stream.finish()
+    assert ended.value.code == Code.RESOURCE_EXHAUSTED, ended.value
     _still_serving(controller)
 
 
 def test_silent_stream_is_closed_after_the_hello_timeout(procs: Procs, where: Where) -> None:
     procs.controller(where, "--hello-timeout", "1")
-
-    async def silent() -> tuple[pb.Batch | None, float]:
-        async with grpc.aio.insecure_channel(_target(where)) as channel:
-            call = pb_grpc.ControllerStub(channel).Connect()
-            started = time.monotonic()
-            first = await asyncio.wait_for(call.read(), 10)
-            return (first if isinstance(first, pb.Batch) else None), time.monotonic() - started
-
-    reply, took = asyncio.run(silent())
+    with raw.connect(where) as stream:
+        started = time.monotonic()
+        reply = stream.read()
+        took = time.monotonic() - started
     assert reply is not None and reply.frames[0].reject.reason == pb.Reject.BAD_HELLO
     assert "no Hello within 1 s" in reply.frames[0].reject.message
     assert 0.5 < took < 5
@@ -162,49 +148,25 @@ def test_silent_stream_is_closed_after_the_hello_timeout(procs: Procs, where: Wh
 
 # Regressions of what the coverage-guided fuzzer found (chaos/fuzz_target.py, docs/reliability-fuzz.md).
 
-_CONNECT = "/daffi.v1.Controller/Connect"
-
-
-def _hello(name: str, callbacks: list[pb.CallbackSignature] | None = None) -> pb.Batch:
-    hello = pb.Hello(protocol_version=PROTOCOL_VERSION, process_name=name, callbacks=callbacks)
-    return pb.Batch(frames=[pb.Frame(hello=hello)])
-
 
 def test_undecodable_batch_after_hello_ends_that_stream_only(procs: Procs, controller: Where) -> None:
     """Bytes that are not a Batch used to fail the reader as an internal error: traceback, OK status."""
     procs.service(controller, "svc")
-
-    async def garbage() -> tuple[grpc.StatusCode, str]:
-        async with grpc.aio.insecure_channel(_target(controller)) as channel:
-            call = channel.stream_stream(_CONNECT)()  # no serializers: bytes as they are
-            await call.write(_hello("garbler").SerializeToString())
-            welcome = pb.Batch.FromString(await asyncio.wait_for(call.read(), 10))
-            assert welcome.frames[0].HasField("welcome")
-            await call.write(b"\xff\xff\xff\xff")
-            try:
-                while await asyncio.wait_for(call.read(), 10) is not grpc.aio.EOF:
-                    pass
-            except grpc.aio.AioRpcError as exc:
-                return exc.code(), exc.details() or ""
-            return grpc.StatusCode.OK, ""
-
-    code, details = asyncio.run(garbage())
-    assert code == grpc.StatusCode.INVALID_ARGUMENT, (code, details)
-    assert "not a daffi Batch" in details
+    with raw.joined(controller, "garbler") as stream:
+        stream.send(b"\xff\xff\xff\xff")
+        with pytest.raises(raw.Ended) as ended:
+            stream.finish()
+    assert ended.value.code == Code.INVALID_ARGUMENT, ended.value
+    assert "not a daffi Batch" in ended.value.details
     _still_serving(controller)
 
 
 def test_undecodable_first_message_is_rejected(procs: Procs, controller: Where) -> None:
     """It used to escape the handler: gRPC logged an unexpected error and ended the call with UNKNOWN."""
-
-    async def garbage_first() -> pb.Batch:
-        async with grpc.aio.insecure_channel(_target(controller)) as channel:
-            call = channel.stream_stream(_CONNECT)()
-            await call.write(b"\x0a\x05\x0a")  # a frame longer than the message
-            return pb.Batch.FromString(await asyncio.wait_for(call.read(), 10))
-
-    reply = asyncio.run(garbage_first())
-    assert reply.frames[0].reject.reason == pb.Reject.BAD_HELLO
+    with raw.connect(controller) as stream:
+        stream.send(b"\x0a\x05\x0a")  # a frame longer than the message
+        reply = stream.read()
+    assert reply is not None and reply.frames[0].reject.reason == pb.Reject.BAD_HELLO
     assert "not a daffi Batch" in reply.frames[0].reject.message
     procs.service(controller, "svc")
     _still_serving(controller)
@@ -216,27 +178,11 @@ def test_burst_of_error_replies_stays_under_the_message_limit(procs: Procs, cont
     and the caller's stream died with RESOURCE_EXHAUSTED."""
     procs.service(controller, "svc")
     calls = 300
-
-    async def burst() -> list[pb.Message]:
-        async with grpc.aio.insecure_channel(_target(controller)) as channel:
-            stub = pb_grpc.ControllerStub(channel)
-            offers = [pb.CallbackSignature(name=f"callback_number_{i:04}") for i in range(2000)]
-            server = stub.Connect()
-            await server.write(_hello("many", offers))
-            await asyncio.wait_for(server.read(), 10)
-            caller = stub.Connect()
-            await caller.write(_hello("caller"))
-            await asyncio.wait_for(caller.read(), 10)
-            frames = [pb.Frame(message=M(kind=M.CALL, call_id=i, head=pb.CallHead(name="nope"))) for i in range(calls)]
-            await caller.write(pb.Batch(frames=frames))
-            replies: list[pb.Message] = []
-            while len(replies) < calls:
-                batch = await asyncio.wait_for(caller.read(), 10)
-                assert isinstance(batch, pb.Batch), batch
-                replies += [f.message for f in batch.frames if f.HasField("message")]
-            return replies
-
-    replies = asyncio.run(burst())
+    offers = [f"callback_number_{i:04}" for i in range(2000)]
+    with raw.joined(controller, "many", offers), raw.joined(controller, "caller") as caller:
+        frames = [pb.Frame(message=M(kind=M.CALL, call_id=i, head=pb.CallHead(name="nope"))) for i in range(calls)]
+        caller.send(pb.Batch(frames=frames))
+        replies = caller.messages(calls)
     assert len(replies) == calls
     assert {r.error.kind for r in replies} == {pb.Error.UNKNOWN_CALLBACK}
     _still_serving(controller)
@@ -265,13 +211,13 @@ class _Stream:
 def test_frames_of_a_node_that_has_left_are_not_dispatched() -> None:
     """A leaving node's handler drains its writer for up to 2 s; its reader used to dispatch meanwhile: callbacks
     it announced were offered again though it was gone (and picking them raised KeyError), its calls were routed."""
-    from daffi_controller.servicer import ControllerServicer
+    from daffi_controller.grpc_service import ControllerServicer
 
     async def scenario() -> None:
         servicer = ControllerServicer()
-        slow = _Stream(_hello("slow", [pb.CallbackSignature(name="add")]))
+        slow = _Stream(raw.hello("slow", callbacks=["add"]))
         slow.writable.clear()  # its writer hangs in the Welcome write
-        other = _Stream(_hello("other"))
+        other = _Stream(raw.hello("other"))
         tasks = [asyncio.create_task(servicer.Connect(s, s)) for s in (slow, other)]  # type: ignore[arg-type]
         await asyncio.sleep(0.05)
         servicer.close()  # both leave; the slow one's handler now waits for its writer

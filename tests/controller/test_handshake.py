@@ -1,41 +1,19 @@
-"""The wire handshake, spoken directly with the generated stub against a real controller process."""
+"""The wire handshake, spoken directly (tests/support/raw.py) against a real controller process, on each transport."""
 
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 
-import grpc
 import pytest
 from daffi import FG, Global, InitializationError
-from daffi_core.address import Address
 from daffi_core.proto import daffi_pb2 as pb
-from daffi_core.proto import daffi_pb2_grpc
 from daffi_core.protocol import PROTOCOL_VERSION
 
+from tests.support import raw
 from tests.support.procs import Procs, Where
+from tests.support.raw import hello
 
 P = pb.Parameter
-
-
-def target(where: Where) -> str:
-    return Address.resolve(where.host, where.port, where.unix_sock_path).target
-
-
-@pytest.fixture
-def stub(controller: Where) -> Iterator[daffi_pb2_grpc.ControllerStub]:
-    with grpc.insecure_channel(target(controller)) as channel:
-        grpc.channel_ready_future(channel).result(timeout=10)
-        yield daffi_pb2_grpc.ControllerStub(channel)
-
-
-def exchange(stub: daffi_pb2_grpc.ControllerStub, *batches: pb.Batch) -> list[pb.Batch]:
-    """Send ``batches`` then half-close; everything the controller answers before it ends the stream."""
-    return list(stub.Connect(iter(batches), timeout=10))
-
-
-def hello(name: str = "raw", version: int = PROTOCOL_VERSION) -> pb.Batch:
-    return pb.Batch(frames=[pb.Frame(hello=pb.Hello(protocol_version=version, process_name=name))])
 
 
 def only_reject(answers: list[pb.Batch]) -> pb.Reject:
@@ -45,49 +23,49 @@ def only_reject(answers: list[pb.Batch]) -> pb.Reject:
     return frames[0].reject
 
 
-def test_protocol_mismatch(stub: daffi_pb2_grpc.ControllerStub) -> None:
-    reject = only_reject(exchange(stub, hello("old-node", 999)))
+def test_protocol_mismatch(controller: Where) -> None:
+    reject = only_reject(raw.exchange(controller, hello("old-node", 999)))
     assert reject.reason == pb.Reject.PROTOCOL_MISMATCH
     assert "999" in reject.message
     assert f"protocol {PROTOCOL_VERSION}" in reject.message, reject.message
 
 
-def test_first_frame_not_hello(stub: daffi_pb2_grpc.ControllerStub) -> None:
+def test_first_frame_not_hello(controller: Where) -> None:
     batch = pb.Batch(frames=[pb.Frame(callbacks=pb.CallbackList())])
-    reject = only_reject(exchange(stub, batch))
+    reject = only_reject(raw.exchange(controller, batch))
     assert reject.reason == pb.Reject.BAD_HELLO
     assert reject.message
 
 
-def test_first_frame_is_a_message(stub: daffi_pb2_grpc.ControllerStub) -> None:
+def test_first_frame_is_a_message(controller: Where) -> None:
     call = pb.Message(kind=pb.Message.CALL, call_id=1, head=pb.CallHead(name="add"))
-    reject = only_reject(exchange(stub, pb.Batch(frames=[pb.Frame(message=call)])))
+    reject = only_reject(raw.exchange(controller, pb.Batch(frames=[pb.Frame(message=call)])))
     assert reject.reason == pb.Reject.BAD_HELLO
 
 
-def test_empty_first_batch(stub: daffi_pb2_grpc.ControllerStub) -> None:
-    reject = only_reject(exchange(stub, pb.Batch()))
+def test_empty_first_batch(controller: Where) -> None:
+    reject = only_reject(raw.exchange(controller, pb.Batch()))
     assert reject.reason == pb.Reject.BAD_HELLO
 
 
-def test_empty_process_name(stub: daffi_pb2_grpc.ControllerStub) -> None:
-    reject = only_reject(exchange(stub, hello("")))
+def test_empty_process_name(controller: Where) -> None:
+    reject = only_reject(raw.exchange(controller, hello("")))
     assert reject.reason == pb.Reject.BAD_HELLO
 
 
-def test_welcome_lists_other_nodes(procs: Procs, controller: Where, stub: daffi_pb2_grpc.ControllerStub) -> None:
+def test_welcome_lists_other_nodes(procs: Procs, controller: Where) -> None:
     procs.service(controller, "svc")
-    answers = exchange(stub, hello("raw"))
+    answers = raw.exchange(controller, hello("raw"))
     welcome = answers[0].frames[0]
     assert welcome.HasField("welcome"), answers
     assert welcome.welcome.protocol_version == PROTOCOL_VERSION
     assert [n.process_name for n in welcome.welcome.nodes] == ["svc"]
 
 
-def test_rejected_then_valid_stream_is_accepted(stub: daffi_pb2_grpc.ControllerStub) -> None:
+def test_rejected_then_valid_stream_is_accepted(controller: Where) -> None:
     """A refused stream leaves no trace: the same name can then join."""
-    only_reject(exchange(stub, hello("twice", 999)))
-    answers = exchange(stub, hello("twice"))
+    only_reject(raw.exchange(controller, hello("twice", 999)))
+    answers = raw.exchange(controller, hello("twice"))
     assert answers[0].frames[0].HasField("welcome"), answers
 
 
@@ -103,12 +81,10 @@ def test_duplicate_process_name(procs: Procs, controller: Where) -> None:
         assert g.call.whoami() & FG == "dup"
 
 
-def test_catalog_has_every_node_and_signatures(
-    procs: Procs, controller: Where, stub: daffi_pb2_grpc.ControllerStub
-) -> None:
+def test_catalog_has_every_node_and_signatures(procs: Procs, controller: Where) -> None:
     procs.service(controller, "svc")
     with Global(process_name="caller", **controller.kwargs):
-        catalog = stub.GetCatalog(pb.CatalogRequest(), timeout=10)
+        catalog = raw.catalog(controller)
         nodes = {n.process_name: {c.name: c for c in n.callbacks} for n in catalog.nodes}
         assert set(nodes) == {"svc", "caller"}
         svc = nodes["svc"]
@@ -135,7 +111,7 @@ def test_catalog_has_every_node_and_signatures(
     # The caller left: the catalog follows.
     deadline = time.monotonic() + 10
     while True:
-        names = {n.process_name for n in stub.GetCatalog(pb.CatalogRequest(), timeout=10).nodes}
+        names = {n.process_name for n in raw.catalog(controller).nodes}
         if names == {"svc"}:
             break
         assert time.monotonic() < deadline, names

@@ -25,11 +25,11 @@ from typing import Any
 
 import pytest
 from daffi import FG, Global
-from daffi_core.channel import detection_bound
 from daffi_core.errors import InitializationError
+from daffi_core.keepalive import detection_bound
 
 from tests.support.netns import Host, Link, Network, Unavailable
-from tests.support.procs import SERVICES, Proc, Procs, Where
+from tests.support.procs import SERVICES, Proc, Procs, Where, free_port
 
 #: Seconds between keepalive pings on both sides: short, so that a cut is noticed in ~3 s.
 KEEPALIVE = 2.0
@@ -160,16 +160,17 @@ def _logged_at(proc: Proc, needle: str, timeout: float) -> float:
     return datetime.strptime(line[:23], "%Y-%m-%d %H:%M:%S,%f").timestamp()
 
 
-def test_network_cut_is_detected_and_nodes_reconnect(lab: Lab, tmp_path: Path) -> None:
+@pytest.mark.parametrize("transport", ["grpc", "socket"])
+def test_network_cut_is_detected_and_nodes_reconnect(lab: Lab, tmp_path: Path, transport: str) -> None:
     try:
-        _cut_twice(lab, tmp_path)
+        _cut_twice(lab, tmp_path, {**GRPC_LOGS, "DAFFI_TRANSPORT": transport})
     except BaseException:
         for proc in lab.procs.started:  # what every process said, for the failure report
             print(f"--- output of {' '.join(proc.argv[4:])}\n{proc.output}")
         raise
 
 
-def _cut_twice(lab: Lab, tmp_path: Path) -> None:
+def _cut_twice(lab: Lab, tmp_path: Path, env: dict[str, str]) -> None:
     bound = detection_bound(KEEPALIVE)
     ctl = _spawn(
         lab.procs,
@@ -177,7 +178,7 @@ def _cut_twice(lab: Lab, tmp_path: Path) -> None:
         "-m",
         "daffi_controller",
         *("--host", "0.0.0.0", "--port", str(PORT), "--keepalive", str(KEEPALIVE)),
-        env=GRPC_LOGS,
+        env=env,
     )
     ctl.wait_line("ready on")
     callee = _spawn(
@@ -185,13 +186,13 @@ def _cut_twice(lab: Lab, tmp_path: Path) -> None:
         lab.callee_link.b,
         str(SERVICES / "service.py"),
         *("--name", "svc", "--host", lab.callee_link.a_ip, "--port", str(PORT)),
-        env={**GRPC_LOGS, "DAFFI_KEEPALIVE": str(KEEPALIVE)},
+        env={**env, "DAFFI_KEEPALIVE": str(KEEPALIVE)},
     )
     callee.wait_line("READY svc")
     script = tmp_path / "caller.py"
     script.write_text(CALLER)
     argv = (str(script), lab.caller_link.a_ip, str(PORT), str(KEEPALIVE), "2", str(IN_FLIGHT))
-    caller = _spawn(lab.procs, lab.caller_link.b, *argv, env=GRPC_LOGS)
+    caller = _spawn(lab.procs, lab.caller_link.b, *argv, env=env)
     caller.wait_line("READY caller")
 
     figures = []
@@ -230,7 +231,10 @@ def _cut_twice(lab: Lab, tmp_path: Path) -> None:
 
     caller.wait_line("DONE caller", 15)
     assert caller.wait(15) == 0
-    print(f"FIGURE netcut: keepalive {KEEPALIVE:g} s (ping + timeout = {bound:g} s); " + "; ".join(figures))
+    print(
+        f"FIGURE netcut ({env['DAFFI_TRANSPORT']}): keepalive {KEEPALIVE:g} s (ping + timeout = {bound:g} s); "
+        + "; ".join(figures)
+    )
     # Nothing was restarted: the callee reconnected by itself, each node connected once per cut.
     assert callee.popen.poll() is None and ctl.popen.poll() is None
     assert _count(callee, "READY svc") == 1
@@ -241,8 +245,12 @@ def _cut_twice(lab: Lab, tmp_path: Path) -> None:
         assert "Traceback" not in proc.output, proc.output
 
 
-def test_short_node_keepalive_against_default_controller_gets_no_goaway(procs: Procs, tcp: Where) -> None:
-    """A node pinging every second while the controller keeps its 20 s default: no GOAWAY, no drop."""
+def test_short_node_keepalive_against_default_controller_gets_no_goaway(procs: Procs) -> None:
+    """A node pinging every second while the controller keeps its 20 s default: no GOAWAY, no drop.
+
+    gRPC's own ping policy ("ping strikes") is what this guards against; the socket transport has
+    none (its pings are frames the other side answers, tests/controller/test_socket_wire.py)."""
+    tcp = Where(host="127.0.0.1", port=free_port(), transport="grpc")
     ctl = procs.controller(tcp, env=GRPC_LOGS)
     node = procs.service(tcp, "svc", env={**GRPC_PING_TRACE, "DAFFI_KEEPALIVE": "1"})
     started = time.monotonic()
@@ -262,7 +270,7 @@ def test_short_node_keepalive_against_default_controller_gets_no_goaway(procs: P
 # channel with daffi's client options and a 1 s keepalive.
 STRICT_SERVER = """
 import asyncio, grpc
-from daffi_core.channel import client_options
+from daffi_core.transport.grpc import client_options
 
 async def main():
     server = grpc.aio.server(options=[("grpc.http2.min_ping_interval_without_data_ms", 10_000)])

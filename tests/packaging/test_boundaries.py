@@ -113,3 +113,67 @@ def test_controller_core_and_codegen_never_import_dill_pickle_or_the_node() -> N
 def test_only_one_node_module_imports_dill() -> None:
     files = _imported_modules(PACKAGES / "daffi-node" / "src" / "daffi")
     assert [name for name, imported in files.items() if "dill" in imported] == ["_serde.py"]
+
+
+# Each package's modules, lowest layer first: a module imports only from its own layer or below
+# (TYPE_CHECKING and function-level imports included), and the imports inside a layer form no cycle.
+LAYERS: dict[str, list[set[str]]] = {
+    "daffi-node/src/daffi": [
+        # leaves: values, serialization, the registry and catalog, threads, the loop runtime
+        {"__about__", "_args", "_bridge", "_catalog", "_credit", "_durations", "_errors", "_modifiers"}
+        | {"_registry", "_runtime", "_scheduler", "_serde", "_wire", "_workers"},
+        {"_link", "_grpc_link", "_socket_link"},  # one connection to the controller behind `Link`
+        {"_caller", "_callee"},  # calls out and calls in, on a Link
+        {"_node"},  # the assembly and the process-wide current node
+        {"_execute", "_results"},  # a modifier applied to a fetcher, and what it returns
+        {"_decorators", "_typed", "_global", "__init__"},  # the public API
+    ],
+    "daffi-controller/src/daffi_controller": [
+        {"__about__", "config", "registry"},
+        {"router"},
+        {"switchboard"},  # what every front shares: hello, join, leave, routing
+        {"grpc_service", "socket_service"},  # the fronts, one per transport
+        {"server"},
+        {"cli", "__main__", "__init__"},
+    ],
+}
+
+
+def _module_imports(package: Path) -> dict[str, set[str]]:
+    """The sibling modules each module of ``package`` imports, wherever the import statement is."""
+    name = package.name
+    graph: dict[str, set[str]] = {}
+    for path in package.glob("*.py"):
+        found = graph.setdefault(path.stem, set())
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, ast.ImportFrom):
+                parts = (node.module or "").split(".")
+                if node.level == 1:
+                    found.update([parts[0]] if parts[0] else [alias.name for alias in node.names])
+                elif node.level == 0 and parts[0] == name:
+                    found.update([parts[1]] if len(parts) > 1 else [alias.name for alias in node.names])
+            elif isinstance(node, ast.Import):
+                found.update(a.name.split(".")[1] for a in node.names if a.name.startswith(name + "."))
+    return {module: {m for m in imported if m in graph} - {module} for module, imported in graph.items()}
+
+
+@pytest.mark.parametrize("package", sorted(LAYERS))
+def test_imports_go_down_the_layers(package: str) -> None:
+    graph = _module_imports(PACKAGES / package)
+    layer_of = {module: i for i, layer in enumerate(LAYERS[package]) for module in layer}
+    assert set(graph) == set(layer_of), "every module is in exactly one layer of the table"
+    upward = sorted((m, t) for m, imported in graph.items() for t in imported if layer_of[t] > layer_of[m])
+    assert not upward, f"upward imports (module, imported): {upward}"
+    state: dict[str, int] = {}  # 1 visiting, 2 done: a depth-first search for a cycle
+
+    def visit(module: str, path: list[str]) -> None:
+        state[module] = 1
+        for target in graph[module]:
+            assert state.get(target) != 1, f"import cycle: {' -> '.join([*path, module, target])}"
+            if target not in state:
+                visit(target, [*path, module])
+        state[module] = 2
+
+    for module in sorted(graph):
+        if module not in state:
+            visit(module, [])

@@ -2,25 +2,20 @@
 
 from __future__ import annotations
 
-import asyncio
 import os
 import pickle
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
-import grpc
 import pytest
 from daffi import FG, Global, InitializationError
 from daffi_core.proto import daffi_pb2 as pb
-from daffi_core.proto import daffi_pb2_grpc as pb_grpc
-from daffi_core.protocol import PROTOCOL_VERSION
-from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from tests.support import raw
 from tests.support.certs import Authority
-from tests.support.procs import Procs, Where, free_port
+from tests.support.procs import Procs, Where
 
 TOKEN = "s3cr3t-token-value-1234567890"
 
@@ -78,15 +73,7 @@ def test_catalog_needs_the_token_but_health_does_not(procs: Procs, guarded: Wher
     assert allowed.returncode == 0, allowed.stderr
     assert "def add(a: int, b: int) -> int" in allowed.stdout
 
-    async def health() -> int:
-        target = f"unix:{guarded.unix_sock_path}" if guarded.unix_sock_path else f"{guarded.host}:{guarded.port}"
-        async with grpc.aio.insecure_channel(target) as channel:
-            reply = await health_pb2_grpc.HealthStub(channel).Check(
-                health_pb2.HealthCheckRequest(service="daffi.v1.Controller"), timeout=5
-            )
-            return int(reply.status)
-
-    assert asyncio.run(health()) == health_pb2.HealthCheckResponse.SERVING
+    assert raw.serving(guarded)
 
 
 # -- TLS
@@ -98,8 +85,9 @@ def authority(tmp_path: Path) -> Authority:
 
 
 @pytest.fixture
-def tls_tcp() -> Iterator[Where]:
-    yield Where(host="127.0.0.1", port=free_port())
+def tls_tcp(tcp: Where) -> Where:
+    """TLS applies to TCP: each transport on TCP."""
+    return tcp
 
 
 def test_tls_node_trusting_the_ca_works_plaintext_node_does_not(
@@ -206,35 +194,15 @@ def test_controller_forwards_a_hostile_payload_without_unpickling_it(
     procs.controller(where)
     marker = tmp_path / "unpickled.txt"
     payload = pickle.dumps(_Bomb(str(marker)))
-    target = f"unix:{where.unix_sock_path}" if where.unix_sock_path else f"{where.host}:{where.port}"
-
-    async def exchange() -> bytes:
-        async with grpc.aio.insecure_channel(target) as a_channel, grpc.aio.insecure_channel(target) as b_channel:
-            b = pb_grpc.ControllerStub(b_channel).Connect()
-            hello_b = pb.Hello(
-                protocol_version=PROTOCOL_VERSION, process_name="b", callbacks=[pb.CallbackSignature(name="sink")]
-            )
-            await b.write(pb.Batch(frames=[pb.Frame(hello=hello_b)]))
-            assert (await b.read()).frames[0].HasField("welcome")
-            a = pb_grpc.ControllerStub(a_channel).Connect()
-            await a.write(
-                pb.Batch(frames=[pb.Frame(hello=pb.Hello(protocol_version=PROTOCOL_VERSION, process_name="a"))])
-            )
-            assert (await a.read()).frames[0].HasField("welcome")
-            call = pb.Message(
-                kind=pb.Message.CALL,
-                call_id=1,
-                payload=payload,
-                encoding=pb.PICKLE,
-                head=pb.CallHead(name="sink", return_result=True),
-            )
-            await a.write(pb.Batch(frames=[pb.Frame(message=call)]))
-            while True:
-                batch = await asyncio.wait_for(b.read(), 10)
-                for frame in batch.frames:
-                    if frame.HasField("message") and frame.message.kind == pb.Message.CALL:
-                        return bytes(frame.message.payload)
-
-    forwarded = asyncio.run(exchange())
+    call = pb.Message(
+        kind=pb.Message.CALL,
+        call_id=1,
+        payload=payload,
+        encoding=pb.PICKLE,
+        head=pb.CallHead(name="sink", return_result=True),
+    )
+    with raw.joined(where, "b", ["sink"]) as b, raw.joined(where, "a") as a:
+        a.send(pb.Batch(frames=[pb.Frame(message=call)]))
+        forwarded = bytes(b.messages(1)[0].payload)
     assert forwarded == payload  # the very bytes, passed through
     assert not marker.exists()

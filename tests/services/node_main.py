@@ -1,7 +1,7 @@
 """What every test service shares: its command line and its life as a node.
 
 ``python <service>.py --name NAME (--host H --port P | --unix-sock-path S) [--controller]
-[--ssl-ca F --ssl-certificate F --ssl-key F]``; prints ``READY <name>`` once connected and
+[--transport T] [--ssl-ca F --ssl-certificate F --ssl-key F]``; prints ``READY <name>`` once connected and
 ``STOPPED <name>`` after ``join`` returns.
 """
 
@@ -19,6 +19,7 @@ def options(description: str | None = None) -> argparse.ArgumentParser:
     parser.add_argument("--host")
     parser.add_argument("--port", type=int)
     parser.add_argument("--unix-sock-path")
+    parser.add_argument("--transport", help="grpc, socket or auto (default: $DAFFI_TRANSPORT, else auto)")
     parser.add_argument("--controller", action="store_true", help="host the controller too")
     parser.add_argument("--ssl-ca")
     parser.add_argument("--ssl-certificate")
@@ -31,7 +32,7 @@ def serve(args: argparse.Namespace) -> None:
     logging.basicConfig(level=logging.INFO)
     where = {"unix_sock_path": args.unix_sock_path} if args.unix_sock_path else {"host": args.host, "port": args.port}
     tls = {"ssl_ca": args.ssl_ca, "ssl_certificate": args.ssl_certificate, "ssl_key": args.ssl_key}
-    g = Global(process_name=args.name, init_controller=args.controller, **where, **tls)
+    g = Global(process_name=args.name, init_controller=args.controller, transport=args.transport, **where, **tls)
     print(f"READY {args.name}", flush=True)
     g.join()
     print(f"STOPPED {args.name}", flush=True)

@@ -14,6 +14,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from daffi_core.address import Address
+from daffi_core.transport import resolve_transport
+
 ROOT = Path(__file__).resolve().parents[2]
 SERVICES = ROOT / "tests" / "services"
 
@@ -26,23 +29,39 @@ def free_port() -> int:
 
 @dataclass(frozen=True)
 class Where:
-    """A controller address as Global keyword arguments and as command-line options."""
+    """A controller address and transport, as Global keyword arguments and as command-line options.
+
+    ``transport`` None leaves the choice to ``"auto"`` (or ``$DAFFI_TRANSPORT``); ``carrier`` is
+    what that resolves to.
+    """
 
     host: str | None = None
     port: int | None = None
     unix_sock_path: str | None = None
+    transport: str | None = None
 
     @property
     def kwargs(self) -> dict[str, object]:
-        if self.unix_sock_path is not None:
-            return {"unix_sock_path": self.unix_sock_path}
-        return {"host": self.host, "port": self.port}
+        where: dict[str, object] = (
+            {"unix_sock_path": self.unix_sock_path}
+            if self.unix_sock_path is not None
+            else {"host": self.host, "port": self.port}
+        )
+        return where if self.transport is None else {**where, "transport": self.transport}
 
     @property
     def argv(self) -> list[str]:
-        if self.unix_sock_path is not None:
-            return ["--unix-sock-path", self.unix_sock_path]
-        return ["--host", str(self.host), "--port", str(self.port)]
+        where = (
+            ["--unix-sock-path", self.unix_sock_path]
+            if self.unix_sock_path is not None
+            else ["--host", str(self.host), "--port", str(self.port)]
+        )
+        return where if self.transport is None else [*where, "--transport", self.transport]
+
+    @property
+    def carrier(self) -> str:
+        """``"grpc"`` or ``"socket"``: the transport this address is spoken with."""
+        return resolve_transport(self.transport, Address.resolve(self.host, self.port, self.unix_sock_path))
 
 
 class Proc:
