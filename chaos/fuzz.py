@@ -1,9 +1,10 @@
-"""``python -m chaos.fuzz`` (``hatch run chaos:fuzz``): coverage-guided fuzzing of the controller's frame handling.
+"""``python -m chaos.fuzz`` (``hatch run chaos:fuzz``): coverage-guided fuzzing of the controller's frame handling,
+on both transports (gRPC streams and the socket transport's framing).
 
 hatch run chaos:fuzz                    # 5 minutes of atheris, then rewrites docs/reliability-fuzz.md
 hatch run chaos:fuzz --seconds 60       # another time budget
 hatch run chaos:fuzz --runs 3000        # a fixed number of inputs, writes nothing (the unit test's run)
-hatch run chaos:fuzz --canary leak      # plant a known bug: the run must end in a crash
+hatch run chaos:fuzz --canary leak      # plant a known bug (leak, raise, token): the run must end in a crash
 hatch run chaos:fuzz --report-only      # rewrite the page from the last run (chaos/results/fuzz.json)
 python -m chaos.fuzz_target CRASH_FILE  # replay one input (a crash libFuzzer saved)
 
@@ -38,10 +39,16 @@ ROOT = Path(__file__).resolve().parents[1]
 SEEDS = ROOT / "chaos" / "fuzz_corpus"
 REPORT = ROOT / "docs" / "reliability-fuzz.md"
 SAVED = ROOT / "chaos" / "results" / "fuzz.json"  # the last full run, what the page is rendered from
-#: Files whose lines the coverage replay counts: the controller's stream handling and what it uses of core.
+#: Files whose lines the coverage replay counts: the controller's fronts and routing, and what they use of core.
 COVERED = {
-    "daffi_controller": ("servicer.py", "router.py", "registry.py"),
-    "daffi_core": ("framing.py", "outbox.py", "protocol.py"),
+    "daffi_controller": ("switchboard.py", "grpc_service.py", "socket_service.py", "router.py", "registry.py"),
+    "daffi_core": (
+        "framing.py",
+        "outbox.py",
+        "protocol.py",
+        "transport/socket/wire.py",
+        "transport/socket/server.py",
+    ),
 }
 #: Bugs this harness found, for the page: (input, what happened, now, how it was found, regression test).
 FOUND = [
@@ -49,7 +56,8 @@ FOUND = [
         "A message that is not a `Batch`, after a valid Hello",
         "the `DecodeError` failed the stream's reader like an internal fault: logged at ERROR with a traceback, "
         "the other nodes told `internal error (DecodeError(...))`, the offending node's call ended with status OK",
-        "`servicer.py`: the node leaves as usual (its calls fail, the calls it made are cancelled), a warning is "
+        "`servicer.py` (now `switchboard.py` and `grpc_service.py`): the node leaves as usual (its calls fail, "
+        "the calls it made are cancelled), a warning is "
         'logged, its call ends with `INVALID_ARGUMENT` "not a daffi Batch message: ..."',
         "the first crash of the first run: the 12th input, a mutation of a seed's raw batch",
         "`test_undecodable_batch_after_hello_ends_that_stream_only`",
@@ -57,7 +65,8 @@ FOUND = [
     (
         "The same as the first message of a stream",
         "the `DecodeError` left the handler: gRPC logged an unexpected error and ended the call with `UNKNOWN`",
-        '`servicer.py`: `Reject(BAD_HELLO)` "the first message is not a daffi Batch: ...", like any bad Hello',
+        '`servicer.py` (now `switchboard.py` and `grpc_service.py`): `Reject(BAD_HELLO)` "the first message is '
+        'not a daffi Batch: ...", like any bad Hello',
         "same cause; confirmed against a real controller",
         "`test_undecodable_first_message_is_rejected`",
     ),
@@ -77,9 +86,33 @@ FOUND = [
         "`_leave` ran while the node's reader still dispatched, for up to 2 s: callbacks it sent were offered "
         "again though it was gone (picking them then raised `KeyError` in another node's reader), its calls were "
         "routed and never cleaned up",
-        "`servicer.py`: the reader is cancelled before the node leaves",
+        "`servicer.py` (now `switchboard.py` and `grpc_service.py`): the reader is cancelled before the node leaves",
         "after 3,035 inputs of a 2-minute run",
         "`test_frames_of_a_node_that_has_left_are_not_dispatched`",
+    ),
+    (
+        "A node's socket connection refused by the transport after its Hello: a second Open frame, an unknown "
+        "frame kind, a length over the limit (seed `socket-refused-node-stays`; also `socket-hellos`, "
+        "`socket-hostile-frames`)",
+        "`ServerConnection._refuse` wrote the CLOSE and half-closed but did not end the session: the node stayed "
+        "registered until the client hung up or the 2 s linger ended, even when its Welcome was never written. "
+        'Calls routed to it meanwhile vanished and failed after 2 s ("stopped unexpectedly"), its name was taken '
+        "(a node reconnecting under it got `DUPLICATE_NAME`); confirmed against a real socket controller",
+        "`daffi_core/transport/socket/server.py`: `_refuse` ends the session before it closes: the node leaves at once",
+        "by the first socket seeds, before any mutation",
+        "`test_regression_seed_passes` (`socket-refused-node-stays`)",
+    ),
+    (
+        "A socket connection paused for back-pressure (a node it calls is behind) when the controller stops "
+        "(seed `socket-closed-while-paused`)",
+        "`NodeSession.stop` closed the connection, and `ServerConnection.resume_reading` did nothing once "
+        "closing: the connection was never read again, so the client's EOF went unnoticed, the linger ran its "
+        "full 2 s and `transport.close()` found unread bytes, which reset the connection (confirmed over TCP)",
+        "`daffi_core/transport/socket/server.py`: `close` resumes reading a paused connection (what still "
+        "arrives is read and dropped)",
+        "after 90 s of the first run with the socket transport, once the end of a script checked that every "
+        "client's bytes are read",
+        "`test_regression_seed_passes` (`socket-closed-while-paused`)",
     ),
 ]
 
@@ -322,47 +355,83 @@ def render(result: Result, machine: str) -> str:
     runs = stats.get("number_of_executed_units", result.runs)
     status = "**crash**" if result.crashed else "no crash"
     out = [
-        "# Fuzzing the controller's frame handling",
+        "# Fuzzing the controller's frame handling (gRPC and socket transports)",
         "",
-        "Written by `hatch run chaos:fuzz` (`chaos/fuzz.py`; the target is `chaos/fuzz_target.py`) from its last "
-        "run; do not edit by hand. The unit suite runs the same target for a few thousand inputs "
-        "(`tests/controller/test_fuzz_decoder.py`); hostile frames over real sockets are in "
-        "[reliability.md](reliability.md).",
+        "Written by `hatch run chaos:fuzz` (`chaos/fuzz.py`; the target is `chaos/fuzz_target.py` and "
+        "`chaos/fuzz_socket.py`) from its last run; do not edit by hand. The unit suite runs the same target for "
+        "a few thousand inputs (`tests/controller/test_fuzz_decoder.py`); hostile frames over real sockets are in "
+        "[reliability.md](reliability.md) and `tests/controller/test_socket_wire.py`.",
         "",
         "## What is fuzzed",
         "",
         "[atheris](https://github.com/google/atheris) (libFuzzer for Python) mutates byte strings; each one is "
-        "decoded (`atheris.FuzzedDataProvider`) into a script of up to 48 steps played against a fresh, real "
-        "`ControllerServicer` in-process: up to 7 nodes join (a valid Hello, a duplicate, empty or wrong-version "
-        "one, a silent stream, a first message that is no Hello or no Batch at all), send batches built frame by "
-        "frame from the input (calls, chunks, STREAM items, cancels, acks, replies, callback lists, frames only "
-        "the controller may send, unknown kinds and enum values, repeated up to 50 times) or the input's raw "
-        "bytes, end their stream, lose the connection, are cancelled the way gRPC cancels a handler, fail a "
-        "write, stop reading (a slow node); the controller may be stopped. Each message goes in as the bytes "
-        "`context.read()` returns, so protobuf's parse and `daffi_core.framing.message_views` (the hand-written "
-        "reader of forwarded bytes) both see every input; only the stream object (`read`/`write`/`abort`) is "
-        "fake. `daffi_controller` and `daffi_core` are instrumented (`atheris.instrument_imports`), so `cov` "
-        "below counts edges of their Python bytecode. Seeds: `chaos/fuzz_corpus/` (rewritten by "
-        "`python -m chaos.fuzz_target --write-seeds`); scripts: `chaos/fuzz_target.py`.",
+        "decoded (`atheris.FuzzedDataProvider`) into a script of up to 48 steps played in-process against a "
+        "fresh controller that has both fronts on one `Switchboard`: the gRPC `ControllerServicer` and the "
+        "socket transport's `SocketService`, so the gRPC and socket nodes of one script call each other.",
+        "",
+        "- gRPC nodes (up to 7) join (a valid Hello, a duplicate, empty or wrong-version one, a silent stream, a "
+        "first message that is no Hello or no Batch at all), send batches built frame by frame from the input "
+        "(calls, chunks, STREAM items, cancels, acks, replies, callback lists, frames only the controller may "
+        "send, unknown kinds and enum values, repeated up to 50 times) or the input's raw bytes, end their "
+        "stream, lose the connection, are cancelled the way gRPC cancels a handler, fail a write, stop reading "
+        "(a slow node). Each message goes in as the bytes `context.read()` returns, so protobuf's parse and "
+        "`daffi_core.framing.message_views` (the hand-written reader of forwarded bytes) both see every input; "
+        "only the stream object (`read`/`write`/`abort`) is fake.",
+        "- Socket-transport connections (up to 7): a real `ServerConnection` "
+        "(`daffi_core.transport.socket.server`) of the real `SocketService` on a fake asyncio transport, which "
+        "hands it bytes as asyncio hands them to a `BufferedProtocol` (`get_buffer`/`buffer_updated`, one piece "
+        "per loop turn, held back while reading is paused; then `eof_received` or `connection_lost`) and "
+        "captures what it writes. A connection sends the greeting or not (part of it, HTTP/2's, TLS's), an Open "
+        "(Connect, GetCatalog, Health, an unknown or empty method; to a controller with a token the right one, "
+        "a wrong one, a prefix of it or none) or DATA first, an Open that does not parse, two Opens, and a "
+        "node's Hello; then frames of every kind (unknown ones too) with true, short, long or claimed length "
+        "prefixes (64 KiB and 64 KiB + 1 around the reader's buffer, 8 MiB and 8 MiB + 1 around the frame limit, "
+        "2³² - 1), DATA carrying batches, raw bytes or batches over 64 KiB, or the input's raw bytes, all cut "
+        "into pieces at arbitrary boundaries (byte by byte too); it ends its stream, loses the connection, lets "
+        "its writes back up (`pause_writing`, `resume_writing`).",
+        "",
+        "The controller may be stopped (both fronts). `daffi_controller` and `daffi_core` are instrumented "
+        "(`atheris.instrument_imports`), so `cov` below counts edges of their Python bytecode. Seeds: "
+        "`chaos/fuzz_corpus/` (rewritten by `python -m chaos.fuzz_target --write-seeds`; socket scripts are "
+        "named `socket-*`).",
         "",
         "Checked after every step and at the end of each script (a violation is a crash):",
         "",
         "- no exception leaves a handler but `context.abort` (a status), gRPC's own cancellation, or a "
-        "transport error that hit a stream still waiting for its Hello; nothing is logged at ERROR;",
-        "- the registry holds exactly the welcomed streams still open; callback offers name only nodes that "
-        "offer them; the routing tables agree with each other and name only connected nodes; open calls ≤ CALL "
-        "frames received; frames written ≤ (streams + 2) · (frames received + 2 · streams + 1);",
+        "transport error that hit a stream still waiting for its Hello; no protocol callback of a socket "
+        "connection raises; nothing is logged at ERROR;",
+        "- the socket server's bytes are MAGIC, then whole, well-formed frames: DATA bodies parse as the "
+        "method's message (a `Batch`, checked like the gRPC batches below; a `Catalog`; a `Health`), PING and "
+        "PONG are empty and a PONG answers a PING, one CLOSE carries a `Status` and nothing follows it (nor "
+        "`close()`, `write_eof()` or the loss of the connection); buffers handed to the transport do not change "
+        "afterwards (uvloop sends them later without copying);",
+        "- a plain, independent parse of what each socket client sent says how its connection must end: one "
+        "refused before it had a session gets exactly one CLOSE with the expected non-OK code (another "
+        "protocol's greeting, DATA before Open, a bad or second Open, an unknown frame kind: `INVALID_ARGUMENT`; "
+        "a length over the limit: `RESOURCE_EXHAUSTED`; a wrong or missing token: `UNAUTHENTICATED`; an "
+        "unknown method: `UNIMPLEMENTED`), GetCatalog and Health get one answer, then OK; a node's connection "
+        "ends with a CLOSE that the client or its session explains; all a client sent is read by the end (a "
+        "connection paused for back-pressure resumes). (Frames that complete in the same read as bytes that "
+        "break the framing are not acted on: the reader raises before it returns them. The parse does the "
+        "same.)",
+        "- the token, and a wrong one a client sent, never appear in a log line (of any level) or in what the "
+        "controller writes;",
+        "- the registry holds exactly the welcomed gRPC streams still open and the socket nodes whose Welcome "
+        "was written and whose connection is open; callback offers name only nodes that offer them; the routing "
+        "tables agree with each other and name only connected nodes; open calls ≤ CALL frames received; frames "
+        "written ≤ (nodes + 2) · (frames received + 2 · nodes + 1);",
         f"- what the controller writes parses as a `Batch` within the {mib(MAX_MESSAGE_BYTES)} limit, and each "
         "message in it is one "
         "a node sent, field for field but for `peer` (a connected node's name), or one the controller makes "
         "(error REPLY, CANCEL, ACCEPTED; no payload);",
         f"- batching at scale: the outbox's `BATCH_BYTES` ({mib(BATCH_BYTES)}) and back-pressure marks "
         f"({mib(QUEUE_HIGH_BYTES)}/{mib(QUEUE_LOW_BYTES)}) are lowered "
-        "to 1 KiB and 2/1 KiB, so inputs of a few KiB reach them, and a written batch may pass 1 KiB only by its "
+        "to 1 KiB and 2/1 KiB (the socket transport's DATA batches and marks alike), so inputs of a few KiB "
+        "reach them, and a written batch may pass 1 KiB only by its "
         f"last frame (what keeps real batches under the {mib(MAX_MESSAGE_BYTES)} limit);",
-        "- once every node has gone: registry, callback offers, round-robin turns and routing tables are empty, "
-        "every handler has returned and no task is left on the loop; libFuzzer's `-rss_limit_mb=2048` bounds "
-        "memory across inputs;",
+        "- once every node has gone: registry, callback offers, round-robin turns, routing tables and socket "
+        "sessions are empty, every connection was lost, every handler has returned and no task or timer is left "
+        "on the loop; libFuzzer's `-rss_limit_mb=2048` bounds memory across inputs;",
         "- no payload is unpickled: `pickle`'s loaders are replaced by a tripwire before the controller is "
         "imported, importing `dill` fails, and payloads include a pickle that trips when loaded.",
         "",
@@ -403,13 +472,17 @@ def render(result: Result, machine: str) -> str:
             out.append(f"| `{label}` | {f['executed']}/{f['lines']} ({pct:.0f}%) | {_ranges(f['missed'])} |")
         out += [
             "",
-            "Not reached, by design: `GetCatalog`, `register` and `Registry.catalog` (the unary catalog call and "
-            "server setup, not the node stream); the Hello timeout (scripts never wait on the clock; "
-            "`test_silent_stream_is_closed_after_the_hello_timeout` covers it); the ERROR log of a reader that "
+            "Not reached, by design: serving and stopping (`GrpcFront`, `SocketFront`, `TokenCheck`, `register`, "
+            "`bind`, `serve`) and gRPC's unary `GetCatalog`; timers, since scripts never wait on the clock (the "
+            "Hello and Open timeouts, keepalive pings: `no_hello`, `_no_hello`, `_open_expired`, `_ping`, "
+            "`_check_pong`; tests with real sockets cover them, e.g. `tests/controller/test_socket_wire.py`); "
+            "what only a client meets (`FrameReader.feed_bytes`, `speaks_grpc`, `identify`'s gRPC server, "
+            "`header`'s refusal of a frame too large to send) and `tls_peer`; the ERROR log of a gRPC reader that "
             "failed (no input makes one fail); `framing.message` and `varint`'s loop (the node's encoder); "
             "`_fields`' truncation and varint errors (bytes protobuf has already accepted cannot have them); "
-            "`Router.open_calls` and `Outbox.closed` (not used on this path) and defensive branches no stream "
-            "reaches (`_leave` of a node not registered, the clean-up after a `_join` that raised).",
+            "`Router.open_calls` and `Outbox.closed` (not used on this path); defensive branches no input "
+            "reaches (`leave` and `receive` of a node no longer registered, a sink or session used after it "
+            "ended, a CLOSE handled after closing, the clean-up after a join that raised).",
             "",
         ]
     elif cov:
@@ -428,7 +501,7 @@ def render(result: Result, machine: str) -> str:
     out += [
         "## Bugs this harness found (fixed)",
         "",
-        "| input | what happened | now | found | regression test (`tests/controller/test_bad_input.py`) |",
+        "| input | what happened | now | found | regression test (`tests/controller/`) |",
         "|---|---|---|---|---|",
         *(f"| {' | '.join(row)} |" for row in FOUND),
         "",
@@ -450,7 +523,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-report", action="store_true", help=f"do not rewrite {REPORT.relative_to(ROOT)}")
     parser.add_argument("--no-coverage", action="store_true", help="skip the line-coverage replay")
     parser.add_argument(
-        "--canary", choices=["leak", "raise"], help="plant a bug in the router (the run must crash); no report"
+        "--canary",
+        choices=["leak", "raise", "token"],
+        help="plant a bug in the router (leak, raise) or the socket transport (token): the run must crash; no report",
     )
     parser.add_argument("--report-only", action="store_true", help=f"rewrite the page from {SAVED.relative_to(ROOT)}")
     parser.add_argument("--replay", nargs="+", type=Path, help=argparse.SUPPRESS)  # the coverage child

@@ -1,27 +1,37 @@
-"""The fuzz target of ``hatch run chaos:fuzz``: bytes → ``Batch`` parse → the controller's real stream handling.
+"""The fuzz target of ``hatch run chaos:fuzz``: bytes → both transports' parsers → the controller's real handling.
 
-One input is a script of what several nodes do to one in-process ``ControllerServicer``, decoded from the
-fuzzer's bytes with ``atheris.FuzzedDataProvider``: nodes join (a valid Hello, or a bad, duplicate, silent
-or missing one), send batches (built frame by frame from the input, or the input's raw bytes as they are),
-end their stream, lose their connection, are cancelled the way gRPC cancels a handler, fail a write, stop
-reading (a slow node), and the controller stops. Every message a node sends reaches the servicer as the
-bytes ``context.read()`` returns, as from gRPC (``Connect`` has no deserializer): the servicer's own parse
-and ``daffi_core.framing`` see every input. Only the stream object is faked (``read``/``write``/``abort``);
-servicer, router, registry, framing and outbox are the real code, instrumented for coverage.
+One input is a script of what several nodes do to one in-process controller, decoded from the fuzzer's bytes
+with ``atheris.FuzzedDataProvider``. The controller has both fronts on one ``Switchboard``, so a script mixes
+gRPC and socket-transport nodes that call each other:
+
+- gRPC nodes (``ControllerServicer``): they join (a valid Hello, or a bad, duplicate, silent or missing one),
+  send batches (built frame by frame from the input, or the input's raw bytes as they are), end their stream,
+  lose their connection, are cancelled the way gRPC cancels a handler, fail a write, stop reading (a slow
+  node). Every message reaches the servicer as the bytes ``context.read()`` returns, as from gRPC (``Connect``
+  has no deserializer). Only the stream object is faked (``read``/``write``/``abort``).
+- socket-transport nodes and tools (``ServerConnection`` of ``SocketService``, see ``chaos/fuzz_socket.py``):
+  greetings, Open frames (Connect, GetCatalog, Health, unknown; right, wrong or missing tokens), frames of
+  every kind and length built from the input or its raw bytes, delivered in pieces cut anywhere, end of stream,
+  connection loss, a connection whose writes back up. Only the asyncio transport is faked.
+
+Switchboard, router, registry, framing, outbox, the socket framing's reader and server are the real code,
+instrumented for coverage; the controller may be stopped (both fronts).
 
 After each step of a script and at its end the target checks:
 
 - no exception escapes the handler but the documented ones: ``context.abort`` (a status), the
   cancellation gRPC itself delivered, or a transport error injected while the stream was still
-  waiting for its Hello; nothing is logged at ERROR (the servicer logs a reader that failed);
-- the registry holds exactly the streams that were welcomed and are still open; callback offers and the
+  waiting for its Hello; nothing is logged at ERROR (the servicer logs a reader that failed); no token
+  appears in a log line;
+- what socket connections got from the server (``chaos/fuzz_socket.py`` lists those checks);
+- the registry holds exactly the streams and connections that were welcomed and are still open; callback offers and the
   router's tables agree with each other and name only connected nodes; open calls ≤ CALL frames sent;
   frames written ≤ a linear bound of frames read;
 - what is written parses as a ``Batch`` within gRPC's limit, each message in it one a node sent (but for
   ``peer``) or one the controller makes; at the scale of fuzz inputs (``SMALL_BATCH``), a batch passes the
   outbox's limit only by its last frame;
-- after every stream ended: registry, callback offers and routing tables are empty, every handler
-  returned and no task is left on the loop;
+- after every stream and connection ended: registry, callback offers, routing tables and socket sessions
+  are empty, every handler returned and no task or timer is left on the loop;
 - no payload is ever unpickled (``pickle`` loaders are replaced by a tripwire before the controller
   is imported, ``dill`` cannot be imported, and payloads include a pickle that trips when loaded).
 
@@ -41,12 +51,20 @@ import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 import atheris  # type: ignore[import-untyped]
 
+if TYPE_CHECKING:
+    from chaos.fuzz_socket import Conn
+
 T = TypeVar("T")
 SEEDS = Path(__file__).resolve().parent / "fuzz_corpus"
+#: The token of a controller that has one (socket connections), and a wrong one of the same length: neither
+#: may appear in what the controller logs or writes (unless the input itself spells it out).
+TOKEN = "fuzz-token-5c2e9a71d04b36f8"
+WRONG_TOKEN = "fuzz-token-WRONG-71d04b36f8"
+SECRETS = (TOKEN, WRONG_TOKEN)
 
 
 # ------------------------------------------------------------------------------ the unpickling tripwire
@@ -98,18 +116,24 @@ _guard_unpickling()
 if os.environ.get("DAFFI_FUZZ_PLAIN"):  # coverage replay (chaos.fuzz): real line numbers, no atheris hooks
     import daffi_core.outbox
     import grpc
+    from daffi_controller.grpc_service import ControllerServicer
     from daffi_controller.registry import Peer
-    from daffi_controller.servicer import ControllerServicer
+    from daffi_controller.socket_service import SocketService
+    from daffi_controller.switchboard import Switchboard
     from daffi_core.proto import daffi_pb2 as pb
     from daffi_core.protocol import MAX_MESSAGE_BYTES, PROTOCOL_VERSION
+    from daffi_core.transport.socket import server as socket_server
 else:
     with atheris.instrument_imports(include=["daffi_controller", "daffi_core"]):
         import daffi_core.outbox
         import grpc
+        from daffi_controller.grpc_service import ControllerServicer
         from daffi_controller.registry import Peer
-        from daffi_controller.servicer import ControllerServicer
+        from daffi_controller.socket_service import SocketService
+        from daffi_controller.switchboard import Switchboard
         from daffi_core.proto import daffi_pb2 as pb
         from daffi_core.protocol import MAX_MESSAGE_BYTES, PROTOCOL_VERSION
+        from daffi_core.transport.socket import server as socket_server
 
 M = pb.Message
 #: The outbox closes a batch once it holds BATCH_BYTES (MiB), which keeps batches under gRPC's message limit, and
@@ -143,6 +167,10 @@ def _plant(kind: str) -> None:
             handle(self, sender, msg, *rest)
 
         Router.handle = raising_handle  # type: ignore[method-assign,assignment]
+    elif kind == "token":  # the socket transport lets any token in
+        import types
+
+        socket_server.hmac = types.SimpleNamespace(compare_digest=lambda given, token: True)  # type: ignore[attr-defined,assignment]
     else:
         raise ValueError(f"unknown canary {kind!r}")
 
@@ -169,7 +197,9 @@ REPEATS = (1, 1, 2, 50)
 #: How the first message of a joining stream looks.
 HELLO_STYLES = ("hello", "hello+frames", "not-hello", "eof", "silent")
 
-OPS = ("join", "send", "raw", "eof", "lost", "cancel", "write-fails", "close", "stall")
+GRPC_OPS = ("join", "send", "raw", "eof", "lost", "cancel", "write-fails", "close", "stall")
+SOCKET_OPS = ("dial", "frames", "bytes", "hangup", "drop", "slow")  # chaos/fuzz_socket.py
+OPS = (*GRPC_OPS, *SOCKET_OPS)
 MAX_OPS = 48
 MAX_STREAMS = 7
 RAW_MAX = 2048
@@ -254,6 +284,24 @@ def _batch(d: Draw) -> pb.Batch:
     return pb.Batch(frames=frames * d.pick(REPEATS))
 
 
+def _hello(d: Draw) -> tuple[str, str, bytes | None, str]:
+    """A joining node's first message, on either transport: its name, what it is, its bytes (None: it sends
+    none) and style."""
+    name = d.pick(JOIN_NAMES)
+    version = d.pick(VERSIONS)
+    callbacks = _callbacks(d.number(0, 15))
+    style = d.pick(HELLO_STYLES)
+    hello = pb.Frame(hello=pb.Hello(protocol_version=version, process_name=name, callbacks=callbacks))
+    first: bytes | None = None
+    if style == "hello":
+        first = pb.Batch(frames=[hello]).SerializeToString()
+    elif style == "hello+frames":
+        first = pb.Batch(frames=[hello, *_batch(d).frames]).SerializeToString()
+    elif style == "not-hello":
+        first = _batch(d).SerializeToString()
+    return name, f"{name!r} v{version} {[c.name for c in callbacks]} {style}", first, style
+
+
 # ------------------------------------------------------------------------------ the stream and the run
 
 _EOF = object()
@@ -281,6 +329,16 @@ def _lost() -> grpc.aio.AioRpcError:
 
 class Aborted(Exception):
     """What ``context.abort`` raises (grpc.aio raises its own AbortError there)."""
+
+
+class Node(Protocol):
+    """A gRPC stream or a socket connection, as the checks of what the controller writes see it."""
+
+    @property
+    def name(self) -> str: ...
+
+    welcomed: bool
+    rejected: bool
 
 
 @dataclass(eq=False)
@@ -348,31 +406,46 @@ class Stream:
 
 
 class _ErrorLog(logging.Handler):
+    """Remembers what is logged at ERROR, and any line that holds a token."""
+
     def __init__(self) -> None:
-        super().__init__(logging.ERROR)
+        super().__init__(logging.DEBUG)
         self.records: list[str] = []
+        self.leaks: list[str] = []
 
     def emit(self, record: logging.LogRecord) -> None:
-        self.records.append(f"{record.name}: {record.getMessage()}")
+        text = f"{record.name}: {record.getMessage()}"
+        if record.levelno >= logging.ERROR:
+            self.records.append(text)
+        if any(secret in text for secret in SECRETS):
+            self.leaks.append(text)
 
 
 ERRORS = _ErrorLog()
 logging.getLogger().addHandler(ERRORS)
-logging.getLogger("daffi.controller").setLevel(logging.ERROR)  # its warnings are expected here
+# Every line the controller and its transports log is read for tokens (warnings are expected here: refusals,
+# ignored frames); only ERROR is a failure. No handler prints them.
+logging.getLogger("daffi").setLevel(logging.DEBUG)
 
 
 @dataclass(eq=False)
 class Run:
-    """One input: the servicer, its streams and what went in and out."""
+    """One input: the controller's fronts, their streams and connections, and what went in and out."""
 
+    data: bytes
     servicer: ControllerServicer
+    service: SocketService
     streams: list[Stream] = field(default_factory=list)
+    conns: list[Conn] = field(default_factory=list)
     log: list[str] = field(default_factory=list)
     frames_in: int = 0
     calls_in: int = 0
     frames_out: int = 0
     sent: set[bytes] = field(default_factory=set)  # every message a node sent, without its peer
     violations: list[InvariantViolation] = field(default_factory=list)
+
+    def nodes(self) -> list[Node]:
+        return [*self.streams, *self.conns]
 
     def fail(self, what: str) -> InvariantViolation:
         script = "; ".join(self.log)
@@ -389,7 +462,7 @@ class Run:
                 if frame.message.kind == M.CALL and not frame.message.continuation:
                     self.calls_in += 1
 
-    def check_written(self, stream: Stream, data: object) -> None:
+    def check_written(self, stream: Node, data: object) -> None:
         if not isinstance(data, bytes):
             raise self.fail(f"wrote a {type(data).__name__} to {stream.name!r}, not bytes")
         if len(data) > MAX_MESSAGE_BYTES:
@@ -413,10 +486,10 @@ class Run:
             elif body == "message":
                 self._check_message(stream, frame.message)
 
-    def _check_message(self, stream: Stream, msg: pb.Message) -> None:
+    def _check_message(self, stream: Node, msg: pb.Message) -> None:
         """A message the controller wrote is one a node sent, as sent but for ``peer``, or one of its own."""
         if _without_peer(msg) in self.sent:
-            if msg.peer not in {s.name for s in self.streams} or not msg.peer:
+            if msg.peer not in {s.name for s in self.nodes()} or not msg.peer:
                 raise self.fail(f"a message reached {stream.name!r} from peer {msg.peer!r}, no node of that name")
             return
         own = not msg.payload and (
@@ -446,14 +519,18 @@ async def _settle(run: Run) -> None:
 def _check(run: Run) -> None:
     if run.violations:
         raise run.violations[0]
+    sockets, sockets_may = sock.check(run)  # the names of the socket nodes welcomed and still connected
     servicer = run.servicer
     registry, router = servicer.registry, servicer.router
     running = [s for s in run.streams if s.task is not None and not s.task.done()]
     # A stalled (slow) node may be joined before its Welcome is written, and a handler whose node left
     # waits up to _WRITER_DRAIN for a writer stuck on such a node.
-    must = {s.name for s in running if s.welcomed and s.stalled is None}
-    if not must <= set(registry.nodes) <= {s.name for s in running if s.welcomed or s.stalled is not None}:
-        raise run.fail(f"registry holds {sorted(registry.nodes)}, the open welcomed streams are {sorted(must)}")
+    must = {s.name for s in running if s.welcomed and s.stalled is None} | sockets
+    may = {s.name for s in running if s.welcomed or s.stalled is not None} | sockets_may
+    if not must <= set(registry.nodes) <= may:
+        raise run.fail(
+            f"registry holds {sorted(registry.nodes)}, the open welcomed streams and connections are {sorted(must)}"
+        )
     for name, offers in registry._offers.items():
         if not offers or len(set(offers)) != len(offers):
             raise run.fail(f"offers of {name!r} are {offers}")
@@ -480,31 +557,27 @@ def _check(run: Run) -> None:
         for name, keys in index.items():
             if not keys or any(key not in routes for key in keys):
                 raise run.fail(f"index of {name!r} holds {keys} (open: {sorted(routes)})")
-    bound = (len(run.streams) + 2) * (run.frames_in + 2 * len(run.streams) + 1)
+    nodes = len(run.nodes())
+    bound = (nodes + 2) * (run.frames_in + 2 * nodes + 1)
     if run.frames_out > bound:
         raise run.fail(f"{run.frames_out} frames written for {run.frames_in} read (bound {bound})")
     if ERRORS.records:
         raise run.fail("logged at ERROR: " + " | ".join(ERRORS.records)[:4000])
+    leaks = [line for line in ERRORS.leaks if not any(s.encode() in run.data and s in line for s in SECRETS)]
+    if leaks:
+        raise run.fail(f"a token was logged: {leaks[0][:300]}")
     if UNPICKLED:
         raise run.fail("; ".join(UNPICKLED))
 
 
 def _join(run: Run, d: Draw) -> None:
-    name = d.pick(JOIN_NAMES)
-    version = d.pick(VERSIONS)
-    callbacks = _callbacks(d.number(0, 15))
-    style = d.pick(HELLO_STYLES)
-    run.log.append(f"join {name!r} v{version} {[c.name for c in callbacks]} {style}")
+    name, about, first, style = _hello(d)
+    run.log.append(f"join {about}")
     if len(run.streams) >= MAX_STREAMS:
         return
     stream = Stream(name, run)
-    hello = pb.Frame(hello=pb.Hello(protocol_version=version, process_name=name, callbacks=callbacks))
-    if style == "hello":
-        stream.send(pb.Batch(frames=[hello]).SerializeToString())
-    elif style == "hello+frames":
-        stream.send(pb.Batch(frames=[hello, *_batch(d).frames]).SerializeToString())
-    elif style == "not-hello":
-        stream.send(_batch(d).SerializeToString())
+    if first is not None:
+        stream.send(first)
     elif style == "eof":
         stream.inbox.put_nowait(_EOF)
     run.streams.append(stream)
@@ -513,11 +586,14 @@ def _join(run: Run, d: Draw) -> None:
 
 async def _step(run: Run, d: Draw) -> None:
     op = d.pick(OPS)
-    if op == "join":
+    if op in SOCKET_OPS:
+        sock.step(run, op, d)
+    elif op == "join":
         _join(run, d)
     elif op == "close":
         run.log.append("close")
         run.servicer.close()
+        run.service.close()
     else:
         stream = run.stream(d)
         if stream is None:
@@ -582,7 +658,9 @@ def _outcome(run: Run, stream: Stream) -> None:
 async def run_script(data: bytes) -> Run:
     """Play one input against a fresh servicer; raises InvariantViolation."""
     ERRORS.records.clear()
-    run = Run(ControllerServicer(hello_timeout=3600.0))
+    ERRORS.leaks.clear()
+    board = Switchboard()  # both fronts on one switchboard, as ControllerServer would have either of them
+    run = Run(data, ControllerServicer(hello_timeout=3600.0, board=board), SocketService(board, hello_timeout=3600.0))
     d = Draw(data)
     try:
         while d.left() > 0 and len(run.log) < MAX_OPS:
@@ -592,6 +670,9 @@ async def run_script(data: bytes) -> Run:
                 stream.stalled.set()
                 stream.stalled = None
             stream.inbox.put_nowait(_EOF)
+        sock.hang_up_all(run)
+        await _settle(run)
+        sock.tear_down_all(run)
         await _settle(run)
         tasks = [s.task for s in run.streams if s.task is not None]
         if tasks:
@@ -609,6 +690,8 @@ async def run_script(data: bytes) -> Run:
             "routes": router._routes,
             "by_caller": router._by_caller,
             "by_callee": router._by_callee,
+            "socket sessions": run.service._sessions,
+            "connections not lost": [c.label for c in run.conns if not c.wire.lost],
         }
         for what, table in left.items():
             if table:
@@ -632,14 +715,24 @@ def _cancel_leftovers() -> list[asyncio.Task[Any]]:
     return left
 
 
+def _cancel_timers() -> list[asyncio.TimerHandle]:
+    left = [t for t in _LOOP._scheduled if not t.cancelled()]  # type: ignore[attr-defined]
+    for timer in left:
+        timer.cancel()
+    return left
+
+
 def play(data: bytes) -> Run:
     """Play one input to the end; raises InvariantViolation."""
     try:
         run = _LOOP.run_until_complete(run_script(data))
     finally:
         left = _cancel_leftovers()
+        timers = _cancel_timers()
     if left:
         raise InvariantViolation(f"{len(left)} task(s) left on the loop after every handler returned: {left[:3]}")
+    if timers:
+        raise InvariantViolation(f"{len(timers)} timer(s) left on the loop after every connection ended: {timers[:3]}")
     return run
 
 
@@ -651,6 +744,9 @@ def test_one_input(data: bytes) -> None:
 # ------------------------------------------------------------------------------ seeds
 
 
+SeedT = TypeVar("SeedT", bound="Seed")
+
+
 class Seed:
     """Writes the bytes that ``Draw`` decodes into the given choices (the seed corpus)."""
 
@@ -660,23 +756,23 @@ class Seed:
         self.streams = 0
         self.steps = 0
 
-    def number(self, value: int, lo: int, hi: int) -> Seed:
+    def number(self: SeedT, value: int, lo: int, hi: int) -> SeedT:
         assert lo <= value <= hi
         span, offset = hi - lo, value - lo
         width = (span.bit_length() + 7) // 8
         self._back += offset.to_bytes(width, "big")
         return self
 
-    def pick(self, value: T, options: Sequence[T]) -> Seed:
+    def pick(self: SeedT, value: T, options: Sequence[T]) -> SeedT:
         self.steps += options is OPS
         return self.number(options.index(value), 0, len(options) - 1)
 
-    def blob(self, value: bytes, most: int) -> Seed:
+    def blob(self: SeedT, value: bytes, most: int) -> SeedT:
         self.number(len(value), 0, most)
         self._front += value
         return self
 
-    def join(self, name: str, callbacks: Sequence[str] = (), version: int = PROTOCOL_VERSION) -> Seed:
+    def join(self: SeedT, name: str, callbacks: Sequence[str] = (), version: int = PROTOCOL_VERSION) -> SeedT:
         mask = sum(1 << CALLBACKS.index(c) for c in callbacks)
         self.pick("join", OPS).pick(name, JOIN_NAMES).pick(version, VERSIONS).number(mask, 0, 15).pick(
             "hello", HELLO_STYLES
@@ -684,7 +780,7 @@ class Seed:
         self.streams += 1
         return self
 
-    def join_as(self, name: str, style: str) -> Seed:
+    def join_as(self: SeedT, name: str, style: str) -> SeedT:
         """A join whose first message is not a plain Hello ("eof" or "silent")."""
         assert style in ("eof", "silent")
         self.pick("join", OPS).pick(name, JOIN_NAMES).pick(PROTOCOL_VERSION, VERSIONS).number(0, 0, 15).pick(
@@ -693,32 +789,32 @@ class Seed:
         self.streams += 1
         return self
 
-    def _on(self, op: str, stream: int) -> Seed:
+    def _on(self: SeedT, op: str, stream: int) -> SeedT:
         return self.pick(op, OPS).number(stream, 0, self.streams - 1)
 
-    def raw(self, stream: int, *frames: pb.Frame | pb.Message) -> Seed:
+    def raw(self: SeedT, stream: int, *frames: pb.Frame | pb.Message) -> SeedT:
         batch = pb.Batch(frames=[f if isinstance(f, pb.Frame) else pb.Frame(message=f) for f in frames])
         return self.raw_bytes(stream, batch.SerializeToString())
 
-    def raw_bytes(self, stream: int, data: bytes) -> Seed:
+    def raw_bytes(self: SeedT, stream: int, data: bytes) -> SeedT:
         return self._on("raw", stream).blob(data, RAW_MAX)
 
-    def eof(self, stream: int) -> Seed:
+    def eof(self: SeedT, stream: int) -> SeedT:
         return self._on("eof", stream)
 
-    def lost(self, stream: int) -> Seed:
+    def lost(self: SeedT, stream: int) -> SeedT:
         return self._on("lost", stream)
 
-    def cancel(self, stream: int) -> Seed:
+    def cancel(self: SeedT, stream: int) -> SeedT:
         return self._on("cancel", stream)
 
-    def write_fails(self, stream: int) -> Seed:
+    def write_fails(self: SeedT, stream: int) -> SeedT:
         return self._on("write-fails", stream)
 
-    def close(self) -> Seed:
+    def close(self: SeedT) -> SeedT:
         return self.pick("close", OPS)
 
-    def stall(self, stream: int) -> Seed:
+    def stall(self: SeedT, stream: int) -> SeedT:
         return self._on("stall", stream)
 
     def data(self) -> bytes:
@@ -900,6 +996,7 @@ def seeds() -> dict[str, Seed]:
         .raw(0, pb.Frame(callbacks=pb.CallbackList(callbacks=_callbacks(0b0001))))
         .raw(0, _call(1, "add"))
     )
+    s.update(sock.seeds())
     return s
 
 
@@ -918,6 +1015,10 @@ def write_seeds(directory: Path = SEEDS) -> None:
         run = play(data)  # each seed must pass and decode to its script
         assert len(run.log) == seed.steps, f"{name} decodes to {run.log}"
         print(f"{name}: {len(data)} bytes, {len(run.log)} steps: {'; '.join(run.log)[:200]}")
+
+
+# The socket half of the target uses the grammar, Run and Seed above (and is imported after the controller).
+from chaos import fuzz_socket as sock  # noqa: E402
 
 
 def main(argv: list[str]) -> None:
