@@ -1,9 +1,9 @@
 """The socket-transport front of the controller: sessions for Connect, GetCatalog and Health.
 
 A node's batches arrive as DATA frames in ``ServerConnection.buffer_updated`` and go straight to
-the switchboard; frames for a node collect in its ``SocketSink`` and leave once per loop turn,
-as few DATA frames as their size allows. A sender whose batch fed a receiver that is behind is
-not read (``pause_reading``) until that receiver has drained.
+the switchboard; frames for a node collect in its ``SocketSink`` and leave once the read that
+made them is handled (``Flusher``), as few DATA frames as their size allows. A sender whose
+batch fed a receiver that is behind is not read (``pause_reading``) until that receiver has drained.
 """
 
 from __future__ import annotations
@@ -27,14 +27,38 @@ from daffi_controller.switchboard import Refusal, Switchboard, no_hello
 log = logging.getLogger("daffi.controller")
 
 
-class SocketSink:
-    """A node's outgoing frames on a socket-transport connection, written once per loop turn."""
+class Flusher:
+    """Writes what the frames of one read produced, once that read is handled (or once per loop turn
+    for frames that come from elsewhere: a node leaving, the gRPC front)."""
 
-    def __init__(self, conn: ServerConnection) -> None:
+    def __init__(self) -> None:
+        self.dirty: list[SocketSink] = []
+        #: Inside a read: the connection calls ``read_done`` after it, no loop callback is needed.
+        self.in_read = False
+        self._scheduled = False
+
+    def mark(self, sink: SocketSink) -> None:
+        self.dirty.append(sink)
+        if not self.in_read and not self._scheduled:
+            self._scheduled = True
+            asyncio.get_running_loop().call_soon(self.flush)
+
+    def flush(self) -> None:
+        self.in_read = self._scheduled = False
+        dirty, self.dirty = self.dirty, []
+        for sink in dirty:
+            sink.flush()
+
+
+class SocketSink:
+    """A node's outgoing frames on a socket-transport connection, written together (see ``Flusher``)."""
+
+    def __init__(self, conn: ServerConnection, flusher: Flusher) -> None:
         self._conn = conn
+        self._flusher = flusher
         self._frames: list[Encoded] = []
         self._queued = 0
-        self._scheduled = False
+        self._marked = False
         self._closed = False
 
     def put(self, frame: Encoded) -> None:
@@ -42,12 +66,12 @@ class SocketSink:
             return
         self._frames.append(frame)
         self._queued += frame.size
-        if not self._scheduled:
-            self._scheduled = True
-            asyncio.get_running_loop().call_soon(self._flush)
+        if not self._marked:
+            self._marked = True
+            self._flusher.mark(self)
 
-    def _flush(self) -> None:
-        self._scheduled = False
+    def flush(self) -> None:
+        self._marked = False
         frames, self._frames, self._queued = self._frames, [], 0
         if frames:
             self._conn.send(data_frames(frames))
@@ -61,7 +85,7 @@ class SocketSink:
 
     def close(self) -> None:
         if not self._closed:
-            self._flush()
+            self.flush()
             self._closed = True
 
 
@@ -69,9 +93,15 @@ class NodeSession:
     """A node's ``Connect`` over the socket transport: its Hello, then its batches."""
 
     def __init__(
-        self, board: Switchboard, conn: ServerConnection, hello_timeout: float, sessions: set[NodeSession]
+        self,
+        board: Switchboard,
+        conn: ServerConnection,
+        hello_timeout: float,
+        sessions: set[NodeSession],
+        flusher: Flusher,
     ) -> None:
         self._board = board
+        self._flusher = flusher
         self._sessions = sessions
         sessions.add(self)
         self._conn = conn
@@ -81,6 +111,7 @@ class NodeSession:
         self._timer = asyncio.get_running_loop().call_later(hello_timeout, self._no_hello, hello_timeout)
 
     def received(self, body: Body) -> None:
+        self._flusher.in_read = True  # what this produces is written in read_done, after the read
         peer = self._peer
         if peer is None:
             self._hello(body)
@@ -112,7 +143,7 @@ class NodeSession:
         if isinstance(answer, Refusal):
             self._refuse(answer)
             return
-        peer = Peer(answer.process_name, SocketSink(self._conn))
+        peer = Peer(answer.process_name, SocketSink(self._conn, self._flusher))
         self._peer = peer
         self._board.join(peer, answer)
 
@@ -162,15 +193,20 @@ class SocketService:
         self.board = board
         self.hello_timeout = hello_timeout
         self._sessions: set[NodeSession] = set()
+        self._flusher = Flusher()
 
     def open(self, conn: ServerConnection, method: str) -> Session | None:
         if method == CONNECT_METHOD:
-            return NodeSession(self.board, conn, self.hello_timeout, self._sessions)
+            return NodeSession(self.board, conn, self.hello_timeout, self._sessions, self._flusher)
         if method == CATALOG_METHOD:
             return self._answer(conn, self.board.catalog())
         if method == HEALTH_METHOD:
             return self._answer(conn, self.board.health())
         return None
+
+    def read_done(self) -> None:
+        if self._flusher.in_read:
+            self._flusher.flush()
 
     @staticmethod
     def _answer(conn: ServerConnection, message: pb.Catalog | pb.Health) -> Session:
@@ -219,4 +255,4 @@ class SocketFront:
             await asyncio.wait_for(asyncio.gather(*(s.wait_closed() for s in self._servers)), grace)
 
 
-__all__ = ["NodeSession", "SocketFront", "SocketService", "SocketSink"]
+__all__ = ["Flusher", "NodeSession", "SocketFront", "SocketService", "SocketSink"]

@@ -57,6 +57,9 @@ class Service(Protocol):
     def open(self, conn: ServerConnection, method: str) -> Session | None:
         """The session for a connection opened for ``method``; None refuses it as unknown."""
 
+    def read_done(self) -> None:
+        """The frames of one read were handled: a moment to write, at once, what they produced."""
+
 
 class ServerConnection(asyncio.BufferedProtocol):
     """One accepted connection: greeting, ``Open``, token, keepalive, frames to and from the session."""
@@ -123,6 +126,14 @@ class ServerConnection(asyncio.BufferedProtocol):
         if not frames:
             return
         self._last_received = asyncio.get_running_loop().time()
+        try:
+            self._dispatch(frames)
+        finally:
+            self._service.read_done()
+
+    def _dispatch(self, frames: list[tuple[Kind, Body]]) -> None:
+        transport = self._transport
+        assert transport is not None
         for kind, body in frames:
             if self._closing:
                 return
@@ -134,7 +145,7 @@ class ServerConnection(asyncio.BufferedProtocol):
                     return
                 self._session.received(body)
             elif kind == Kind.PING:
-                self._transport.write(PONG_FRAME)
+                transport.write(PONG_FRAME)
             elif kind == Kind.OPEN:
                 self._opened(body)
             elif kind == Kind.CLOSE:
