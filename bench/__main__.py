@@ -1,9 +1,16 @@
-"""``hatch run bench:all`` — every workload on daffi (TCP, UNIX) and the anchors; writes the report.
+"""``hatch run bench:all`` — every workload on daffi (socket and gRPC transports) and the anchors; writes the report.
 
     python -m bench [--workloads w1,w2] [--reps 3] [--quick] [--report-only] [--no-profile]
+                    [--impls daffi-socket,daffi-grpc,daffi2,daffi3,relay] [--previous FILE]
+
+daffi from this repository runs as two implementations, each with its transport given
+explicitly to both sides (``daffi_controller --transport X``, ``Global(transport=X)``):
+``daffi-socket`` on TCP and UNIX, and ``daffi-grpc`` on TCP and, for W1 only, UNIX.
 
 Raw results go to ``bench/results/latest.json``; the report to ``docs/benchmarks.md`` and
-``docs/benchmarks.png``. Run from the ``bench`` hatch environment (the anchors' environments
+``docs/benchmarks.png``. A full run keeps the gRPC-transport rows of the run it replaces (or of
+``--previous FILE``) under ``previous`` in latest.json, so the report can say whether the gRPC
+transport got slower. Run from the ``bench`` hatch environment (the anchors' environments
 ``bench-daffi2`` and ``bench-daffi3`` are created on first use).
 """
 
@@ -57,18 +64,27 @@ REPS_OVERRIDE: dict[tuple[str, str], int] = {
 # Anchors run over TCP; over UNIX only W1 (to record which of them can).
 ANCHOR_UNIX_WORKLOADS = {"w1"}
 
+# daffi from this repo: the socket transport on TCP and UNIX for every workload; the gRPC
+# transport on TCP for every workload and on UNIX only for W1 (on UNIX the default, "auto", is
+# the socket transport, and a full gRPC-UNIX column would push the run past its budget).
+DAFFI_IMPLS = ("daffi-socket", "daffi-grpc")
+GRPC_UNIX_WORKLOADS = {"w1"}
+
 BUDGET_S = 28 * 60
 
 
 def cells_for(workload: str) -> list[tuple[str, str, str, dict[str, Any]]]:
     """(row key, impl, transport, extra params) of one workload."""
     rows: list[tuple[str, str, str, dict[str, Any]]] = []
-    for transport in ("tcp", "unix"):
-        if workload == "w2":
-            rows.append((f"daffi-{transport}-bg", "daffi", transport, {"inflight": "bg"}))
-            rows.append((f"daffi-{transport}-threads", "daffi", transport, {"inflight": "threads"}))
-        else:
-            rows.append((f"daffi-{transport}", "daffi", transport, {}))
+    for daffi in DAFFI_IMPLS:
+        for transport in ("tcp", "unix"):
+            if daffi == "daffi-grpc" and transport == "unix" and workload not in GRPC_UNIX_WORKLOADS:
+                continue
+            if workload == "w2":
+                rows.append((f"{daffi}-{transport}-bg", daffi, transport, {"inflight": "bg"}))
+                rows.append((f"{daffi}-{transport}-threads", daffi, transport, {"inflight": "threads"}))
+            else:
+                rows.append((f"{daffi}-{transport}", daffi, transport, {}))
     for impl in ("daffi2", "daffi3", "relay"):
         rows.append((f"{impl}-tcp", impl, "tcp", {}))
         if workload in ANCHOR_UNIX_WORKLOADS:
@@ -79,11 +95,38 @@ def cells_for(workload: str) -> list[tuple[str, str, str, dict[str, Any]]]:
 def w1_variants() -> list[tuple[str, str, list[str], dict[str, str]]]:
     """Extra W1 cells for the time breakdown: (row key, impl, wrapper, env)."""
     return [
-        ("daffi-tcp-pinned", "daffi", ["taskset", "-c", "0"], {}),
-        ("daffi-tcp-poll", "daffi", [], {"GRPC_POLL_STRATEGY": "poll"}),
+        ("daffi-socket-tcp-pinned", "daffi-socket", ["taskset", "-c", "0"], {}),
+        ("daffi-grpc-tcp-pinned", "daffi-grpc", ["taskset", "-c", "0"], {}),
+        ("daffi-grpc-tcp-poll", "daffi-grpc", [], {"GRPC_POLL_STRATEGY": "poll"}),
         ("relay-tcp-pinned", "relay", ["taskset", "-c", "0"], {}),
         ("daffi3-tcp-pinned", "daffi3", ["taskset", "-c", "0"], {}),
     ]
+
+
+# One py-spy profile of W1 per daffi transport, on TCP.
+PROFILED = ("daffi-socket", "daffi-grpc")
+
+SOAKED = (
+    ("daffi-socket-tcp", "daffi-socket", "tcp"),
+    ("daffi-socket-unix", "daffi-socket", "unix"),
+    ("daffi-grpc-tcp", "daffi-grpc", "tcp"),
+    ("daffi2-tcp", "daffi2", "tcp"),
+    ("daffi3-tcp", "daffi3", "tcp"),
+    ("relay-tcp", "relay", "tcp"),
+)
+
+
+def parse_impls(text: str) -> set[str]:
+    """``--impls``: keys of harness.IMPLS; ``daffi`` means both daffi transports."""
+    impls: set[str] = set()
+    for name in (i.strip() for i in text.split(",")):
+        if name == "daffi":
+            impls.update(DAFFI_IMPLS)
+        elif name in harness.IMPLS:
+            impls.add(name)
+        elif name:
+            raise SystemExit(f"--impls: unknown {name!r} (known: daffi, {', '.join(harness.IMPLS)})")
+    return impls
 
 
 def log(text: str) -> None:
@@ -94,12 +137,21 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n\n")[0])
     parser.add_argument("--workloads", default="w1,w2,w3,w4,w5,w6,w7")
     parser.add_argument("--reps", type=int, default=3)
-    parser.add_argument("--impls", default="daffi,daffi2,daffi3,relay", help="which implementations to run")
+    parser.add_argument(
+        "--impls",
+        default="daffi-socket,daffi-grpc,daffi2,daffi3,relay",
+        help="which implementations to run (daffi = daffi-socket,daffi-grpc)",
+    )
     parser.add_argument("--quick", action="store_true", help="small sizes, 1 repetition (a smoke test)")
     parser.add_argument("--no-profile", action="store_true", help="skip the py-spy profile and W1 variants")
     parser.add_argument("--no-soak", action="store_true", help="skip the one-controller RSS run")
     parser.add_argument("--report-only", action="store_true", help="rewrite the report from latest.json")
     parser.add_argument("--output", default=str(harness.ROOT / "docs" / "benchmarks.md"))
+    parser.add_argument(
+        "--previous",
+        help="results JSON whose gRPC-transport rows the report compares with (default: the latest.json"
+        " this run replaces)",
+    )
     args = parser.parse_args(argv)
 
     RESULTS.mkdir(parents=True, exist_ok=True)
@@ -110,7 +162,9 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
     workloads = [w.strip() for w in args.workloads.split(",") if w.strip()]
-    impls = {i.strip() for i in args.impls.split(",") if i.strip()}
+    impls = parse_impls(args.impls)
+    previous_file = Path(args.previous) if args.previous else latest
+    previous = report.previous_run(json.loads(previous_file.read_text())) if previous_file.exists() else None
     params = QUICK if args.quick else PARAMS
     reps = 1 if args.quick else args.reps
     started = time.monotonic()
@@ -119,10 +173,14 @@ def main(argv: list[str] | None = None) -> int:
         "quick": args.quick,
         "reps": reps,
         "reps_override": {f"{k[0]}/{k[1]}": v for k, v in REPS_OVERRIDE.items()},
+        "grpc_unix_workloads": sorted(GRPC_UNIX_WORKLOADS),
         "params": {w: params[w] for w in workloads},
         "cells": {},
         "variants": {},
+        "profiles": {},
     }
+    if previous is not None:
+        data["previous"] = previous
     log("preparing environments (bench, bench-daffi2, bench-daffi3) ...")
     for impl in harness.IMPLS.values():
         harness.python_for(impl.env)
@@ -158,6 +216,8 @@ def main(argv: list[str] | None = None) -> int:
 
     if "w1" in workloads and not args.no_profile:
         for key, impl_key, wrapper, env in w1_variants():
+            if impl_key not in impls:
+                continue
             for rep in range(reps):
                 if over_budget():
                     break
@@ -167,31 +227,30 @@ def main(argv: list[str] | None = None) -> int:
                 result = harness.run_cell(cell)
                 data["variants"].setdefault(key, []).append(result)
                 log(f"w1 variant {key} rep {rep + 1}: {report.brief('w1', result)}")
-        if not over_budget():
+        for impl_key in PROFILED:
+            if impl_key not in impls or over_budget():
+                continue
             duration = 2.0 if args.quick else 6.0
             prof = dict(params["w1"], calls=int(duration * 2500))
             cell = harness.Cell(
                 "w1",
-                harness.IMPLS["daffi"],
+                harness.IMPLS[impl_key],
                 "tcp",
                 prof,
                 TIMEOUTS["w1"],
-                profile=pyspy_profiler(RESULTS / "pyspy", duration),
+                profile=pyspy_profiler(RESULTS / "pyspy" / impl_key, duration),
             )
-            data["profile"] = harness.run_cell(cell)
-            data["profile"]["duration_s"] = duration
-            log(f"w1 profile: {report.brief('w1', data['profile'])}")
+            result = harness.run_cell(cell)
+            result["duration_s"] = duration
+            data["profiles"][f"{impl_key}-tcp"] = result
+            log(f"w1 profile {impl_key}-tcp: {report.brief('w1', result)}")
         latest.write_text(json.dumps(data, indent=1))
 
     if not args.no_soak and set(workloads) >= {"w1", "w2", "w3", "w4", "w5"}:
         data["soak"] = {}
-        for key, impl_key, transport in (
-            ("daffi-tcp", "daffi", "tcp"),
-            ("daffi-unix", "daffi", "unix"),
-            ("daffi2-tcp", "daffi2", "tcp"),
-            ("daffi3-tcp", "daffi3", "tcp"),
-            ("relay-tcp", "relay", "tcp"),
-        ):
+        for key, impl_key, transport in SOAKED:
+            if impl_key not in impls:
+                continue
             if over_budget():
                 data["soak"][key] = {"error": "skipped: time budget of the run used up"}
                 continue

@@ -10,7 +10,8 @@ framework and calls :func:`main`. The harness starts it as
     python -m bench.node_X callee --addr ... --name callee-1     # prints READY when connected
     python -m bench.node_X caller --addr ... --workload w1 --params '{...}'
 
-and the caller prints one line ``RESULT {json}``.
+and the caller prints one line ``RESULT {json}``. daffi from this repository (``bench.node_daffi``)
+also gets ``--transport grpc|socket``, the transport its controller was started with.
 """
 
 from __future__ import annotations
@@ -314,6 +315,9 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--name", default="caller")
     parser.add_argument("--workload", default="w1", choices=sorted(WORKLOADS))
     parser.add_argument("--params", default="{}", help="workload parameters (JSON)")
+    parser.add_argument(
+        "--transport", choices=["grpc", "socket", "auto"], help="daffi (this repo) only: Global(transport=...)"
+    )
     return parser.parse_args(argv)
 
 

@@ -25,6 +25,7 @@ from bench import child
 
 ROOT = Path(__file__).resolve().parent.parent
 READY = re.compile(r"ready on|^READY$")
+SERVED_TRANSPORT = re.compile(r"\[transport=(\w+)\]")  # in daffi-controller's ready line
 RESULT = re.compile(r"^RESULT (.*)$")
 WAITING = re.compile(r"^WAITING$")
 MEASURED = re.compile(r"^MEASURED$")
@@ -48,10 +49,13 @@ class Impl:
     env: str  # the hatch environment its processes run in
     module: str  # the node script (``python -m module ...``)
     transports: tuple[str, ...] = ("tcp", "unix")
+    #: daffi (this repo) only: its transport, given explicitly to both sides (``--transport``)
+    daffi_transport: str | None = None
 
 
 IMPLS: dict[str, Impl] = {
-    "daffi": Impl("daffi", "daffi (this repo)", "bench", "bench.node_daffi"),
+    "daffi-grpc": Impl("daffi-grpc", "daffi gRPC", "bench", "bench.node_daffi", daffi_transport="grpc"),
+    "daffi-socket": Impl("daffi-socket", "daffi socket", "bench", "bench.node_daffi", daffi_transport="socket"),
     "daffi2": Impl("daffi2", "daffi 2.2.1", "bench-daffi2", "bench.node_daffi2"),
     "daffi3": Impl("daffi3", "daffi 3.0.1", "bench-daffi3", "bench.node_daffi3"),
     "relay": Impl("relay", "grpc.aio relay", "bench", "bench.relay"),
@@ -138,10 +142,34 @@ class Cell:
 
 
 def _server_args(impl: Impl, py: str, addr: str, transport: str, path: str, port: int) -> list[str]:
-    if impl.key == "daffi":
+    if impl.daffi_transport:
         where = ["--unix-sock-path", path] if transport == "unix" else ["--host", "127.0.0.1", "--port", str(port)]
-        return [py, "-m", "daffi_controller", *where]
+        return [py, "-m", "daffi_controller", *where, "--transport", impl.daffi_transport]
     return [py, "-m", impl.module, "server", "--addr", addr]
+
+
+def _node_args(impl: Impl, py: str, role: str, addr: str, name: str) -> list[str]:
+    """A callee's or caller's command line (daffi: with its transport)."""
+    args = [py, "-m", impl.module, role, "--addr", addr, "--name", name]
+    if impl.daffi_transport:
+        args += ["--transport", impl.daffi_transport]
+    return args
+
+
+def _environment(extra: dict[str, str] | None = None) -> dict[str, str]:
+    env = dict(os.environ, PYTHONUNBUFFERED="1", PYTHONPATH=str(ROOT), **(extra or {}))
+    env.pop("VIRTUAL_ENV", None)
+    env.pop("DAFFI_TRANSPORT", None)  # every daffi process gets --transport; nothing inherited
+    return env
+
+
+def _check_ready(impl: Impl, ready: re.Match[str]) -> None:
+    """daffi's controller names the transport it serves in its ready line: it must be the wanted one."""
+    if not impl.daffi_transport:
+        return
+    served = SERVED_TRANSPORT.search(ready.string)
+    if served is None or served.group(1) != impl.daffi_transport:
+        raise CellError(f"controller does not serve transport={impl.daffi_transport}: {ready.string.strip()!r}")
 
 
 def background_busy(interval: float = 0.1) -> float:
@@ -170,8 +198,7 @@ def run_cell(cell: Cell) -> dict[str, Any]:
     port = free_port()
     path = os.path.join(tmp, "ctl.sock")
     addr = f"unix:{path}" if cell.transport == "unix" else f"tcp:127.0.0.1:{port}"
-    env = dict(os.environ, PYTHONUNBUFFERED="1", PYTHONPATH=str(ROOT), **cell.extra_env)
-    env.pop("VIRTUAL_ENV", None)
+    env = _environment(cell.extra_env)
     deadline = time.monotonic() + cell.timeout
     children: list[Child] = []
     out: dict[str, Any] = {"background_busy": background}
@@ -179,13 +206,13 @@ def run_cell(cell: Cell) -> dict[str, Any]:
     try:
         server = Child("controller", [*cell.wrapper, *_server_args(impl, py, addr, cell.transport, path, port)], env)
         children.append(server)
-        server.wait_for(READY, deadline)
+        _check_ready(impl, server.wait_for(READY, deadline))
         out["ready_s"] = server.seen_at[READY.pattern] - server.started
 
         callee_names = [f"callee-{i + 1}" for i in range(p.get("callees", 1))]
         callees = []
         for name in callee_names:
-            args = [*cell.wrapper, py, "-m", impl.module, "callee", "--addr", addr, "--name", name]
+            args = [*cell.wrapper, *_node_args(impl, py, "callee", addr, name)]
             callees.append(Child(name, args, env))
         children.extend(callees)
         for callee in callees:
@@ -196,7 +223,7 @@ def run_cell(cell: Cell) -> dict[str, Any]:
         callers = []
         for i in range(n_callers):
             name = f"caller-{i + 1}"
-            args = [*cell.wrapper, py, "-m", impl.module, "caller", "--addr", addr, "--name", name]
+            args = [*cell.wrapper, *_node_args(impl, py, "caller", addr, name)]
             args += ["--workload", cell.workload, "--params", json.dumps(params)]
             callers.append(Child(name, args, env))
         children.extend(callers)
@@ -250,15 +277,14 @@ def run_soak(impl: Impl, transport: str, params: dict[str, dict[str, Any]], time
     port = free_port()
     path = os.path.join(tmp, "ctl.sock")
     addr = f"unix:{path}" if transport == "unix" else f"tcp:127.0.0.1:{port}"
-    env = dict(os.environ, PYTHONUNBUFFERED="1", PYTHONPATH=str(ROOT))
-    env.pop("VIRTUAL_ENV", None)
+    env = _environment()
     deadline = time.monotonic() + timeout
     children: list[Child] = []
     out: dict[str, Any] = {"steps": {}}
     try:
         server = Child("controller", _server_args(impl, py, addr, transport, path, port), env)
         children.append(server)
-        server.wait_for(READY, deadline)
+        _check_ready(impl, server.wait_for(READY, deadline))
         out["ready_s"] = server.seen_at[READY.pattern] - server.started
         callees: list[Child] = []
         for workload in ("w1", "w2", "w3", "w4", "w5"):
@@ -266,12 +292,12 @@ def run_soak(impl: Impl, transport: str, params: dict[str, dict[str, Any]], time
             wanted = p.get("callees", 1)
             while len(callees) < wanted:
                 name = f"callee-{len(callees) + 1}"
-                child = Child(name, [py, "-m", impl.module, "callee", "--addr", addr, "--name", name], env)
+                child = Child(name, _node_args(impl, py, "callee", addr, name), env)
                 callees.append(child)
                 children.append(child)
                 child.wait_for(READY, deadline)
             p.update(wait_for=[c.name for c in callees], wait_timeout=max(5.0, deadline - time.monotonic()))
-            args = [py, "-m", impl.module, "caller", "--addr", addr, "--name", f"caller-{workload}"]
+            args = _node_args(impl, py, "caller", addr, f"caller-{workload}")
             caller = Child(workload, [*args, "--workload", workload, "--params", json.dumps(p)], env)
             children.append(caller)
             if workload == "w1":

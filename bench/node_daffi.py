@@ -1,5 +1,8 @@
 """Benchmark node for daffi from this repository (the controller is ``python -m daffi_controller``).
 
+``--transport grpc|socket`` is passed to ``Global(transport=...)``; the harness gives the
+controller the same ``--transport`` (both sides must use the same).
+
 W2 keeps 64 calls in flight with ``BG`` futures from one thread (``--params '{"inflight": "bg"}'``,
 the default) or with 64 threads making ``FG`` calls (``"threads"``).
 """
@@ -22,10 +25,10 @@ def _connection(addr: common.Address) -> dict[str, Any]:
 
 
 class DaffiAdapter(common.Adapter):
-    def __init__(self, addr: common.Address, name: str, inflight: str = "bg") -> None:
+    def __init__(self, addr: common.Address, name: str, transport: str | None, inflight: str = "bg") -> None:
         super().__init__(addr, name)
         self.inflight_mode = inflight
-        self.g = Global(process_name=name, **_connection(addr))
+        self.g = Global(process_name=name, transport=transport, **_connection(addr))
 
     def wait_callees(self, names: list[str], timeout: float) -> None:
         for name in names:
@@ -76,14 +79,14 @@ def main(argv: list[str] | None = None) -> int:
     if args.role == "callee":
         for func in common.CALLBACKS:
             callback(func)
-        g = Global(process_name=args.name, **_connection(addr))
+        g = Global(process_name=args.name, transport=args.transport, **_connection(addr))
         common.announce_ready()
         g.join()
         return 0
     import json
 
     inflight = json.loads(args.params).get("inflight", "bg")
-    return common.run_caller(lambda a, n: DaffiAdapter(a, n, inflight), args)
+    return common.run_caller(lambda a, n: DaffiAdapter(a, n, args.transport, inflight), args)
 
 
 if __name__ == "__main__":

@@ -18,6 +18,7 @@ from typing import Any
 RATE = 200
 
 CATEGORIES: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("uvloop", ("uvloop/",)),
     ("grpc (Python + Cython glue)", ("grpc/", "cygrpc", "_channel.py", "_server.py", ".pyx")),
     ("asyncio event loop", ("asyncio/",)),
     ("pickle / dill", ("pickle", "dill/")),
@@ -25,6 +26,7 @@ CATEGORIES: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("threading / queues / futures", ("threading.py", "queue.py", "concurrent/")),
     ("daffi node", ("daffi/",)),
     ("daffi controller", ("daffi_controller/",)),
+    ("daffi socket transport", ("daffi_core/transport/socket/",)),
     ("daffi core", ("daffi_core/",)),
     ("benchmark code", ("bench/",)),
 )
