@@ -157,7 +157,11 @@ def main(argv: list[str] | None = None) -> int:
     RESULTS.mkdir(parents=True, exist_ok=True)
     latest = RESULTS / "latest.json"
     if args.report_only:
-        report.write(json.loads(latest.read_text()), Path(args.output))
+        data = json.loads(latest.read_text())
+        if args.previous:  # a baseline chosen afterwards is kept with the results it is compared with
+            data["previous"] = report.previous_run(json.loads(Path(args.previous).read_text()))
+            latest.write_text(json.dumps(data, indent=1) + "\n")
+        report.write(data, Path(args.output))
         log(f"wrote {args.output}")
         return 0
 

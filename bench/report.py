@@ -982,14 +982,45 @@ def add_reading(lines: list[str], cells: dict[str, dict[str, list[dict[str, Any]
 #: a miss whose group has no text here is listed with its gap and "not analysed yet".
 BOUNDS: dict[str, str] = {
     # the socket transport (its targets are written after its first full run)
-    "socket-w1": "",
+    "socket-w1": (
+        "the controller. In the W1 CPU table the caller and the callee spend about what daffi 3.0.1's do (its"
+        " nodes run Python too), the controller three to four times more (its controller is compiled); a call"
+        " crosses it twice, and every crossing is Python: the batch parsed (protobuf, in C), the call routed"
+        " (dicts), the frame re-encoded, buffered and written, about 20 µs of interpreter per message (perf:"
+        " 56% of its CPU in libpython) besides uvloop and the syscalls. A uvloop relay that forwards the same"
+        " frames without parsing them (measured while building this, all processes on one CPU) costs 11 µs per"
+        " call against the controller's 70-90. Without pinning every hop also wakes a process on the other"
+        " vCPU, which on this VM costs daffi 60-100 µs per call more than pinned (daffi 3.0.1 about 100, its"
+        " p99 suffers the same way). Next step: a controller fast path that routes on the header bytes without"
+        " building protobuf objects (or a compiled one), then fewer Python layers per message in the nodes."
+    ),
     "socket-w2": "",
-    "socket-w3": "",
+    "socket-w3": (
+        "copies into fresh memory, as for gRPC: a large frame is received into a buffer of its own, protobuf"
+        " copies the payload out of it, pickle builds the bytes object, and each process does that once per"
+        " direction; on this VM faulting in fresh pages costs more than the copy. The controller forwards"
+        " large batches as views (no copy), so the socket transport is ahead of gRPC here, not yet 1.5x"
+        " daffi 3.0.1. Next step: receive into reused buffers and hand payload views to pickle."
+    ),
     "socket-w3-64": "",
     "socket-w4": "",
-    "socket-w5": "",
-    "socket-w6": "",
-    "grpc-previous": "",
+    "socket-w5": (
+        "the controller again (see W1): a broadcast is one CALL fanned out to four connections and four"
+        " replies relayed back, each message about 20 µs of Python in the single controller thread, and the"
+        " caller decodes and gathers four replies. Next step: the controller fast path of W1."
+    ),
+    "socket-w6": (
+        "CPU: 32 caller processes, 4 callees and the controller share two cores, and the controller is the one"
+        " serial stage (one thread, 70-110 µs of CPU per call against daffi 3.0.1's 30, see W1), so it caps"
+        " the total. Fairness is better than 3.0.1's (0.9 against 0.6). Next step: the controller fast path."
+    ),
+    "grpc-previous": (
+        "not the code: the previous run is from another day. Same-run A/B on W1 (gRPC, TCP; the commit before"
+        " the transport seam against this one, run alternately in the same minutes, 4,000 calls each, this"
+        " harness's processes): p50 1,329 / 1,333 / 1,338 / 1,313 / 1,360 µs before, 1,313 / 1,338 / 1,332 /"
+        " 1,306 / 1,363 µs after, and the same CPU per call in every process (caller ~500 µs, controller"
+        " ~550, callee ~440). The machine's W1 figures move by 20-30% between days (daffi 3.0.1 too)."
+    ),
     "socket-rss": "",
     "socket-ready": "",
     # the gRPC transport (issue 4; measured before the socket transport, see performance.md)
