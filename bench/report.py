@@ -983,8 +983,9 @@ def add_reading(lines: list[str], cells: dict[str, dict[str, list[dict[str, Any]
 BOUNDS: dict[str, str] = {
     # the socket transport (its targets are written after its first full run)
     "socket-w1": (
-        "the controller. In the W1 CPU table the caller and the callee spend about what daffi 3.0.1's do (its"
-        " nodes run Python too), the controller three to four times more (its controller is compiled); a call"
+        "mostly the controller. In the W1 CPU table the caller and the callee spend about what daffi 3.0.1's do"
+        " (its nodes run Python too; pinned to one CPU ours cost 1.4-1.7x theirs), the controller four to seven"
+        " times more (its controller is compiled); a call"
         " crosses it twice, and every crossing is Python: the batch parsed (protobuf, in C), the call routed"
         " (dicts), the frame re-encoded, buffered and written, about 20 µs of interpreter per message (perf:"
         " 56% of its CPU in libpython) besides uvloop and the syscalls. A uvloop relay that forwards the same"
@@ -1011,7 +1012,7 @@ BOUNDS: dict[str, str] = {
     ),
     "socket-w6": (
         "CPU: 32 caller processes, 4 callees and the controller share two cores, and the controller is the one"
-        " serial stage (one thread, 70-110 µs of CPU per call against daffi 3.0.1's 30, see W1), so it caps"
+        " serial stage (one thread, 70-115 µs of CPU per call against daffi 3.0.1's 10-30, see W1), so it caps"
         " the total. Fairness is better than 3.0.1's (0.9 against 0.6). Next step: the controller fast path."
     ),
     "grpc-previous": (
