@@ -173,14 +173,7 @@ class SocketLink(LinkBase):
                 if conn is None:
                     me.sleep(remaining)
                     continue
-                try:
-                    frames = conn.receive(remaining, wakeable=True)
-                except TransportError as exc:
-                    self._broken(conn, str(exc))
-                    continue
-                finally:
-                    me.reading = False
-                self._deliver(conn, frames, None)
+                self._read(conn, me, remaining)
             return future.result()
         finally:
             self._release(me)
@@ -303,14 +296,18 @@ class SocketLink(LinkBase):
                 continue
             if not self._take(pump, conn):
                 continue
-            try:
-                frames = conn.receive(None, wakeable=True)
-            except TransportError as exc:
-                self._broken(conn, str(exc))
-                continue
-            finally:
-                pump.reading = False
-            self._deliver(conn, frames, pump)
+            self._read(conn, pump, None)
+
+    def _read(self, conn: Connection, reader: _Pump | _Waiter, timeout: float | None) -> None:
+        """One read by the holder of the role, and the delivery of what it brought."""
+        try:
+            frames = conn.receive(timeout, wakeable=True)
+        except TransportError as exc:
+            self._broken(conn, str(exc))
+            return
+        finally:
+            reader.reading = False
+        self._deliver(conn, frames, reader if isinstance(reader, _Pump) else None)
 
     def _first_ok(self) -> bool:
         return self._first.done() and self._first.exception() is None
