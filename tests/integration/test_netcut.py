@@ -199,9 +199,9 @@ def _cut_twice(lab: Lab, tmp_path: Path, env: dict[str, str]) -> None:
     # Round 1 cuts the caller's own link: its node's keepalive notices. Round 2 cuts the callee's
     # link: the controller's keepalive notices and fails the calls it routed there.
     for r, link, side in ((1, lab.caller_link, "caller's link"), (2, lab.callee_link, "callee's link")):
-        began = _count(callee, "BEGIN hang svc")
         caller.wait_line(f"INFLIGHT {r}", 30)
-        _wait_count(callee, "BEGIN hang svc", began + IN_FLIGHT, 30)  # every call runs on the callee
+        # Every call runs on the callee (counted from the start: the first may begin before INFLIGHT is read).
+        _wait_count(callee, "BEGIN hang svc", r * IN_FLIGHT, 30)
         cut_at, cut_wall = time.monotonic(), time.time()
         link.cut()
         settled = _event(caller, f"SETTLED {r}", bound + 15)

@@ -286,7 +286,7 @@ class SocketLink(LinkBase):
         while not self.stopping and self._active is pump:
             conn = self._conn
             if conn is None:
-                if self._connect(pump):
+                if self._connect_once(pump):
                     backoff = BACKOFF_MIN
                 elif not self.stopping and not (self.started and not self._first_ok()):
                     self._stopped.wait(backoff)
@@ -308,6 +308,13 @@ class SocketLink(LinkBase):
         finally:
             reader.reading = False
         self._deliver(conn, frames, reader if isinstance(reader, _Pump) else None)
+
+    def _connect_once(self, pump: _Pump) -> bool:
+        try:
+            return self._connect(pump)
+        except Exception:  # the reader must outlive any surprise: it is the node's only way back
+            log.exception("connecting to the controller at %s failed unexpectedly; retrying", self.address)
+            return False
 
     def _first_ok(self) -> bool:
         return self._first.done() and self._first.exception() is None

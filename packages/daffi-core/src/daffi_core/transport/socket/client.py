@@ -437,6 +437,9 @@ def open_connection(
         conn = Connection(sock, address, tls, reader)
         conn.keep(frames)
         return conn
+    except OSError as exc:  # the controller hung up meanwhile (a reset, a broken pipe): retry later
+        sock.close()
+        raise TransportError(f"connection to {address} failed: {exc.strerror or exc}", Code.UNAVAILABLE) from None
     except BaseException:
         sock.close()
         raise
