@@ -60,7 +60,7 @@ def _socket_catalog(address: Address, security: ClientSecurity, timeout: float) 
     try:
         return pb.Catalog.FromString(bytes(conn.receive_one(timeout)))
     finally:
-        conn.close()
+        conn.dispose()
 
 
 def _grpc_catalog(address: Address, security: ClientSecurity, timeout: float) -> pb.Catalog:

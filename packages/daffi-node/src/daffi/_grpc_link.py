@@ -17,19 +17,15 @@ from typing import Any, TypeVar
 
 import grpc
 from daffi_core import framing
-from daffi_core.address import Address
 from daffi_core.framing import Encoded
-from daffi_core.keepalive import DEFAULT_KEEPALIVE
 from daffi_core.outbox import Outbox
 from daffi_core.proto import daffi_pb2 as pb
 from daffi_core.protocol import CONNECT_METHOD
-from daffi_core.security import ClientSecurity
 from daffi_core.transport import GRPC, SOCKET, mismatch
 from daffi_core.transport.grpc import channel, client_options
 from daffi_core.transport.socket.client import probe
 
-from daffi._link import BACKOFF_MAX, BACKOFF_MIN, Handlers, LinkBase, Rejected
-from daffi._runtime import Runtime
+from daffi._link import BACKOFF_MAX, BACKOFF_MIN, LinkBase, Rejected
 
 log = logging.getLogger("daffi.node")
 T = TypeVar("T")
@@ -38,23 +34,12 @@ T = TypeVar("T")
 class GrpcLink(LinkBase):
     """A ``Link`` over gRPC (see the module docstring)."""
 
-    def __init__(
-        self,
-        process_name: str,
-        address: Address,
-        security: ClientSecurity,
-        runtime: Runtime,
-        handlers: Handlers,
-        keepalive: float = DEFAULT_KEEPALIVE,
-    ) -> None:
-        super().__init__(process_name, address, runtime, handlers)
-        self.security = security
-        self.keepalive = keepalive
-        self._outbox: Outbox | None = None
-        self._task: asyncio.Task[None] | None = None
-        self._call: Any = None
-        self._writer: asyncio.Task[None] | None = None
-        self._probed = False
+    # Set per session (the constructor is LinkBase's).
+    _outbox: Outbox | None = None
+    _task: asyncio.Task[None] | None = None
+    _call: Any = None
+    _writer: asyncio.Task[None] | None = None
+    _probed = False
 
     # -- Link
     def send(self, frames: Sequence[Encoded]) -> None:

@@ -22,7 +22,9 @@ from typing import Any, Protocol, TypeVar
 from daffi_core.address import Address
 from daffi_core.errors import InitializationError
 from daffi_core.framing import Encoded
+from daffi_core.keepalive import DEFAULT_KEEPALIVE
 from daffi_core.proto import daffi_pb2 as pb
+from daffi_core.security import ClientSecurity
 
 from daffi._runtime import Runtime, Timer
 
@@ -100,11 +102,21 @@ class Rejected(Exception):
 class LinkBase:
     """State and steps shared by the links: first connect, connected state, handshake answer."""
 
-    def __init__(self, process_name: str, address: Address, runtime: Runtime, handlers: Handlers) -> None:
+    def __init__(
+        self,
+        process_name: str,
+        address: Address,
+        security: ClientSecurity,
+        runtime: Runtime,
+        handlers: Handlers,
+        keepalive: float = DEFAULT_KEEPALIVE,
+    ) -> None:
         self.process_name = process_name
         self.address = address
+        self.security = security
         self.runtime = runtime
         self.handlers = handlers
+        self.keepalive = keepalive
         self._connected = False
         self._connected_event = threading.Event()
         self._first: Future[None] = Future()

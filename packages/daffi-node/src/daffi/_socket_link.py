@@ -135,9 +135,7 @@ class SocketLink(LinkBase):
         keepalive: float = DEFAULT_KEEPALIVE,
         serves: Callable[[], bool] = lambda: True,
     ) -> None:
-        super().__init__(process_name, address, runtime, handlers)
-        self.security = security
-        self.keepalive = keepalive
+        super().__init__(process_name, address, security, runtime, handlers, keepalive)
         self._serves = serves
         self._lock = threading.Lock()
         self._cond = threading.Condition(self._lock)

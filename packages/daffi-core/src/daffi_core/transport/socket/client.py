@@ -17,6 +17,7 @@ import socket
 import ssl
 import threading
 import time
+import weakref
 from collections.abc import Sequence
 from typing import cast
 
@@ -193,6 +194,13 @@ def _sendall(sock: socket.socket, parts: Sequence[Buffer]) -> None:
                 sent = 0
 
 
+def _release(sock: socket.socket, *fds: int) -> None:
+    sock.close()
+    for fd in fds:
+        with contextlib.suppress(OSError):
+            os.close(fd)
+
+
 class Connection:
     """An open socket-transport connection (after greetings and ``Open``)."""
 
@@ -212,6 +220,8 @@ class Connection:
         self._poll_wakeable = select.poll()
         self._poll_wakeable.register(sock, _POLL_IN)
         self._poll_wakeable.register(self._wake_r, select.POLLIN)
+        # The descriptors go with the last reference: only then can no thread still poll them.
+        self._release = weakref.finalize(self, _release, sock, self._wake_r, self._wake_w)
         #: ``time.monotonic()`` when bytes last arrived (keepalive).
         self.last_received = time.monotonic()
 
@@ -362,13 +372,11 @@ class Connection:
         self.wake()
 
     def dispose(self) -> None:
-        """Release the file descriptors (once no thread uses the connection any more)."""
+        """Release the file descriptors now (once no thread uses the connection any more); else they
+        are released when the connection is no longer referenced."""
         self.close()
         with self._write_lock:
-            self._sock.close()
-            for fd in (self._wake_r, self._wake_w):
-                with contextlib.suppress(OSError):
-                    os.close(fd)
+            self._release()
 
     @property
     def closed(self) -> bool:
