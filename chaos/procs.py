@@ -58,9 +58,7 @@ def not_reaped() -> list[int]:
 class Child(base.Child):
     """A scenario's process; keeps its marker lines (and the controller's join/leave log) with their times."""
 
-    def __init__(
-        self, name: str, args: list[str], keep_lines: int = 100, env: dict[str, str] | None = None
-    ) -> None:
+    def __init__(self, name: str, args: list[str], keep_lines: int = 100, env: dict[str, str] | None = None) -> None:
         self._lines: list[tuple[float, str]] = []
         environ = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
         super().__init__(name, args, environ, keep=keep_lines, cwd=ROOT)

@@ -40,8 +40,13 @@ def run(check: bool, timeout: float = 60.0) -> int:
         try:
             codegen = [sys.executable, "-m", "daffi_codegen", "--unix-sock-path", sock, "--out", str(ROOT / "stubs")]
             # The controller must be up before nodes connect to it; the codegen call below waits for both.
-            subprocess.run([*codegen[:5], "--list", "--timeout", str(timeout)], env=env, check=True,
-                           stdout=subprocess.DEVNULL, timeout=timeout + 5)
+            subprocess.run(
+                [*codegen[:5], "--list", "--timeout", str(timeout)],
+                env=env,
+                check=True,
+                stdout=subprocess.DEVNULL,
+                timeout=timeout + 5,
+            )
             for script, _, extra in SERVICES:
                 children.append(start(sys.executable, str(ROOT / "examples" / script), *extra))
             waits = [arg for _, name, _ in SERVICES for arg in ("--wait-process", name)]

@@ -113,8 +113,7 @@ def malloc_arenas() -> tuple[list[int], str]:
         fclose(fp)
         xml = Path(tmp.name).read_text()
     sizes = [
-        int(m.group(1))
-        for m in re.finditer(r'<heap nr="\d+">.*?<system type="current" size="(\d+)"/>', xml, re.DOTALL)
+        int(m.group(1)) for m in re.finditer(r'<heap nr="\d+">.*?<system type="current" size="(\d+)"/>', xml, re.DOTALL)
     ]
     return sizes, xml
 

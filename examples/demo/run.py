@@ -34,6 +34,7 @@ def say(text: str) -> None:
         sys.stdout.write(text + "\n")
         sys.stdout.flush()
 
+
 HERE = Path(__file__).resolve().parent
 FINISHED = re.compile(r"^(node-[ab]): finished (\d+) calls, (\d+) failed$")
 

@@ -45,5 +45,7 @@ if __name__ == "__main__":
         settled = tick_count()
         time.sleep(2.5)  # more than two intervals: no new tick may arrive
         after = tick_count()
-        print(f"ticks after cancel: {settled} -> {after} ({'stopped' if settled == after else 'STILL RUNNING'})",
-              flush=True)
+        print(
+            f"ticks after cancel: {settled} -> {after} ({'stopped' if settled == after else 'STILL RUNNING'})",
+            flush=True,
+        )

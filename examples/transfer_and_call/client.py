@@ -44,4 +44,4 @@ if __name__ == "__main__":
         print(f"ran remotely: pid={info['pid']} total={info['total']}", flush=True)
 
         print(f"async function result: {g.transfer_and_call('worker', triple_later, 14)}", flush=True)
-        print(f"lambda result: {g.transfer_and_call('worker', lambda a, b: a ** b, 2, b=10)}", flush=True)
+        print(f"lambda result: {g.transfer_and_call('worker', lambda a, b: a**b, 2, b=10)}", flush=True)

@@ -124,7 +124,7 @@ def test_removed_callback_is_breaking(
 def test_check_of_an_empty_directory_fails(procs: Procs, tcp: Where, tmp_path: Path) -> None:
     procs.controller(tcp)
     procs.service(tcp, NODE, SERVICE)
-    out = tmp_path / "never-generated"
+    out = tmp_path / "never_generated"
     result = _check(tcp, out)
     assert result.returncode == 1, result.stdout + result.stderr
     # every callback is new: compatible, and --fail-on breaking lets it pass

@@ -6,6 +6,7 @@ import json
 import time
 from pathlib import Path
 
+import pytest
 from daffi_codegen.render import MARKER
 
 from tests.codegen.conftest import NODE, SERVICE, codegen, files_of, wait_catalog
@@ -115,6 +116,31 @@ def test_bad_options_exit_2(tmp_path: Path) -> None:
     assert _one_error_line(both.stderr) == "daffi-codegen: error: give either host/port or unix_sock_path, not both"
     neither = codegen(None)
     assert neither.returncode == 2 and "one of the arguments --out --list is required" in neither.stderr
+
+
+@pytest.mark.parametrize(
+    ("out", "why", "suggestion"),
+    [
+        ("my-stubs", "'my-stubs', which is not a Python identifier", "--out {tmp}/my_stubs"),
+        ("class", "'class', which is a Python keyword", "--out {tmp}/class_stubs"),
+        ("2stubs", "'2stubs', which is not a Python identifier", "--out {tmp}/stubs_2stubs"),
+    ],
+)
+def test_out_that_is_not_a_package_name(tmp_path: Path, out: str, why: str, suggestion: str) -> None:
+    """Refused with the reason and a name that works, before connecting (no controller runs, and
+    the timeout is long) and before writing anything."""
+    for extra in ([], ["--check"]):
+        started = time.monotonic()
+        result = codegen(
+            Where(host="127.0.0.1", port=free_port()), "--timeout", "30", "--out", str(tmp_path / out), *extra
+        )
+        assert result.returncode == 2, result.stdout + result.stderr
+        line = _one_error_line(result.stderr)
+        assert line.startswith(f"daffi-codegen: error: --out {tmp_path / out}: "), line
+        assert f"the stubs are imported as the package {why}" in line, line
+        assert line.endswith(suggestion.format(tmp=tmp_path)), line
+        assert time.monotonic() - started < 15, "it must fail before waiting for a controller"
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_list_prints_the_catalogue(procs: Procs, controller: Where) -> None:

@@ -84,6 +84,7 @@ with Global(process_name="codegen-client", host=host, port=port, unix_sock_path=
     print("whoami", whoami())
     print("unresolved", anything)
     print("async", asyncio.run(in_async()))
+    print("v1", add.call(1, 2).fg(), add.call(2, 2).bg().get(timeout=10))
     if TYPE_CHECKING:
         reveal_type(total)  # R1
         reveal_type(background)  # R2
@@ -100,6 +101,9 @@ with Global(process_name="codegen-client", host=host, port=port, unix_sock_path=
         reveal_type(async_double.call(1) & BG)  # R13
         reveal_type(async_double.call(1) & BROADCAST)  # R14
         reveal_type(add.call(1, 2))  # R15
+        reveal_type(add.call(1, 2).fg())  # R16
+        reveal_type(add.call(1, 2).bg(eta=1))  # R17
+        reveal_type(async_double.call(1).fg())  # R18
 '''
 
 #: What mypy reveals for each ``# R<n>`` line of CLIENT.
@@ -119,6 +123,9 @@ REVEALED = {
     "R13": "daffi._results.AsyncResult[int]",
     "R14": "daffi._results.AwaitableValue[dict[str, int]]",
     "R15": "daffi._typed.Call[int]",
+    "R16": "int",
+    "R17": "daffi._results.AsyncResult[int]",
+    "R18": "daffi._results.AwaitableValue[int]",
 }
 
 #: What the client prints against the live node.
@@ -136,6 +143,7 @@ PRINTED = [
     "whoami codegen-svc",
     "unresolved 1",
     "async (10, 12, [0, 1, 2])",
+    "v1 3 4",
 ]
 
 #: Wrong uses of the stubs, each with the mypy error code it must produce (``# E<n>`` marks the line).

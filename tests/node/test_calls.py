@@ -9,6 +9,8 @@ from __future__ import annotations
 import builtins
 import itertools
 import os
+import re
+import sysconfig
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -17,6 +19,8 @@ from pathlib import Path
 from typing import Any
 
 import daffi
+import daffi_controller
+import daffi_core
 import pytest
 from daffi import (
     BG,
@@ -243,10 +247,30 @@ def test_remote_exception(procs: Procs, controller: Where) -> None:
     frames = [line for line in tb.splitlines() if line.strip().startswith("File ")]
     assert frames, tb
     # The user's frame comes first: no daffi internals before it.
-    assert "service.py" in frames[0], tb
+    assert Path(_frame_file(frames[0])).name == "service.py", tb
     assert frames[0].rstrip().endswith("in boom"), tb
-    internals = str(Path(daffi.__file__).parent)  # the package itself (a clone may be in a folder named daffi)
-    assert not any("site-packages" in f or internals in f for f in frames), tb
+    assert not [f for f in frames if _is_library_file(_frame_file(f))], tb
+
+
+#: Where library code lives: daffi's own packages (wherever they are installed or checked out)
+#: and the interpreter's site-packages. Computed from the modules, so the checkout's folder name
+#: (a clone in a folder named ``daffi``) does not matter.
+LIBRARY_DIRS = sorted(
+    {Path(module.__file__ or "").resolve().parent for module in (daffi, daffi_core, daffi_controller)}
+    | {Path(sysconfig.get_path(key)).resolve() for key in ("purelib", "platlib")}
+)
+
+
+def _frame_file(frame: str) -> str:
+    """The file of a traceback line ``File "<path>", line N, in <name>``."""
+    found = re.search(r'File "([^"]+)"', frame)
+    assert found, frame
+    return found.group(1)
+
+
+def _is_library_file(path: str) -> bool:
+    resolved = Path(path).resolve()
+    return any(resolved.is_relative_to(lib) for lib in LIBRARY_DIRS)
 
 
 def test_unknown_callback_lists_other_nodes_callbacks(procs: Procs, controller: Where) -> None:

@@ -125,8 +125,11 @@ LAYERS: dict[str, list[set[str]]] = {
         {"_link", "_grpc_link", "_socket_link"},  # one connection to the controller behind `Link`
         {"_caller", "_callee"},  # calls out and calls in, on a Link
         {"_node"},  # the assembly and the process-wide current node
+        {"_v1"},  # the daffi 1.x spellings, onto the mechanism below and above
         {"_execute", "_results"},  # a modifier applied to a fetcher, and what it returns
         {"_decorators", "_typed", "_global", "__init__"},  # the public API
+        # daffi 1.x's module paths, aliases of the public API
+        {"async_result", "decorators", "exceptions", "execution_modifiers", "globals", "remote_call"},
     ],
     "daffi-controller/src/daffi_controller": [
         {"__about__", "config", "registry"},

@@ -5,7 +5,9 @@ from __future__ import annotations
 import argparse
 import difflib
 import json
+import keyword
 import os
+import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -72,6 +74,9 @@ def main(argv: list[str] | None = None) -> int:
 
 def _main(argv: list[str] | None) -> int:
     args = _parser().parse_args(argv)
+    if args.out is not None and (problem := package_name_problem(args.out)):
+        print(f"daffi-codegen: error: {problem}", file=sys.stderr)
+        return 2
     try:
         host = "localhost" if args.port is not None and args.host is None and not args.unix_sock_path else args.host
         address = Address.resolve(host, args.port, args.unix_sock_path)
@@ -99,6 +104,24 @@ def _main(argv: list[str] | None) -> int:
     for line in written:
         print(f"  {line}")
     return 0
+
+
+def package_name_problem(out: Path) -> str | None:
+    """Why ``--out`` cannot be imported as a package (with a name that can), or None when it can."""
+    name = out.name or out.resolve().name
+    if name.isidentifier() and not keyword.iskeyword(name):
+        return None
+    fixed = re.sub(r"\W", "_", name) or "stubs"
+    if not fixed.isidentifier():  # starts with a digit
+        fixed = f"stubs_{fixed}"
+    if keyword.iskeyword(fixed):
+        fixed = f"{fixed}_stubs"
+    suggestion = out.with_name(fixed) if out.name else Path(fixed)
+    why = "a Python keyword" if keyword.iskeyword(name) else "not a Python identifier"
+    return (
+        f"--out {out}: the stubs are imported as the package {name!r}, which is {why}; "
+        f"use a folder named like a module, e.g. --out {suggestion}"
+    )
 
 
 def _read_lock(out: Path) -> dict[str, Any]:

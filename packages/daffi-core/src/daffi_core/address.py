@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import os
+import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 from daffi_core.errors import InitializationError
+
+#: The longest UNIX socket path the system takes, in bytes: ``sizeof(sockaddr_un.sun_path)`` less
+#: its terminating NUL, 107 on Linux (and Windows), 103 on macOS and the BSDs.
+MAX_UNIX_PATH_BYTES = 103 if sys.platform == "darwin" or "bsd" in sys.platform else 107
 
 
 def default_unix_socket_path() -> Path:
@@ -30,7 +35,9 @@ class Address:
             raise InitializationError("give either host/port or unix_sock_path, not both")
         if host is None and port is None:
             path = Path(unix_sock_path) if unix_sock_path is not None else default_unix_socket_path()
-            return cls(unix_path=path.expanduser().absolute())
+            path = path.expanduser().absolute()
+            check_unix_path_length(path, default=unix_sock_path is None)
+            return cls(unix_path=path)
         if port is None:
             raise InitializationError(f"host {host!r} was given without a port: pass port=...")
         if not isinstance(port, int) or isinstance(port, bool) or not 0 < port < 65536:
@@ -60,4 +67,23 @@ class Address:
             self.unix_path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
 
 
-__all__ = ["Address", "default_unix_socket_path"]
+def check_unix_path_length(path: Path, default: bool = False) -> None:
+    """Refuse a socket path longer than the system takes (binding or connecting would fail later
+    with an unhelpful reason); ``default``: the path is ``<tempdir>/daffi/.sock``."""
+    size = len(os.fsencode(path))
+    if size <= MAX_UNIX_PATH_BYTES:
+        return
+    if default:
+        fix = (
+            f"the default path is <tempdir>/daffi/.sock and the temporary folder {tempfile.gettempdir()} is long: "
+            "set a shorter $TMPDIR (e.g. TMPDIR=/tmp) or pass a shorter unix_sock_path (--unix-sock-path)"
+        )
+    else:
+        fix = "pass a shorter unix_sock_path (--unix-sock-path), e.g. in /tmp"
+    raise InitializationError(
+        f"the UNIX socket path {path} is {size} bytes long, over the system's limit of "
+        f"{MAX_UNIX_PATH_BYTES} bytes for a socket path: {fix}"
+    )
+
+
+__all__ = ["MAX_UNIX_PATH_BYTES", "Address", "check_unix_path_length", "default_unix_socket_path"]

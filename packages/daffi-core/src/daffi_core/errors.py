@@ -1,18 +1,18 @@
 """The exceptions of daffi. ``daffi`` re-exports the public ones; the controller uses them too.
 
-::
-
-    DaffiError
-     ├── InitializationError        daffi cannot start as configured
-     ├── GlobalContextError         bad use of a call
-     ├── RemoteCallError            the remote callback raised
-     ├── TimeoutError               (also a builtins.TimeoutError)
-     ├── RemoteStoppedUnexpectedly  the node or the controller went away during the call
-     └── TransportError             a connection cannot carry frames (inside transports; callers
-          │                         see RemoteStoppedUnexpectedly or InitializationError instead)
-          ├── ConnectionRefused     the other side refused: token, TLS, protocol or transport mismatch
-          ├── ProtocolViolation     bytes that are not the transport's protocol
-          └── FrameTooLarge         a frame over the transport's limit
+```text
+DaffiError
+ ├── InitializationError        daffi cannot start as configured
+ ├── GlobalContextError         bad use of a call
+ ├── RemoteCallError            the remote callback raised
+ ├── TimeoutError               (also a builtins.TimeoutError)
+ ├── RemoteStoppedUnexpectedly  the node or the controller went away during the call
+ └── TransportError             a connection cannot carry frames (inside transports; callers
+      │                         see RemoteStoppedUnexpectedly or InitializationError instead)
+      ├── ConnectionRefused     the other side refused: token, TLS, protocol or transport mismatch
+      ├── ProtocolViolation     bytes that are not the transport's protocol
+      └── FrameTooLarge         a frame over the transport's limit
+```
 """
 
 from __future__ import annotations

@@ -4,6 +4,10 @@ A process runs a node, a controller, or both (``Global``). Nodes register
 ``@callback`` functions and call other nodes' callbacks through ``@fetcher``
 functions and execution modifiers (``FG``, ``BG``, ``BROADCAST``, ``STREAM``,
 ``PERIOD``).
+
+Code written for daffi 1.x runs unchanged: its spellings (``get_g``, ``RetryPolicy``,
+``call.fg()``, the modules ``daffi.decorators``, ``daffi.globals``, ...) are thin aliases,
+described in ``daffi._v1``.
 """
 
 from daffi_core.errors import (
@@ -18,11 +22,13 @@ from daffi_core.errors import (
 from daffi.__about__ import __version__
 from daffi._args import Args
 from daffi._caller import RemoteIterator
-from daffi._decorators import Fetcher, __body_unknown__, callback, callback_and_fetcher, fetcher
+from daffi._decorators import ClassFetcher, Fetcher, __body_unknown__, callback, callback_and_fetcher, fetcher
+from daffi._errors import UnableToFindCandidate
 from daffi._global import Global
 from daffi._modifiers import BG, BROADCAST, FG, PERIOD, STREAM
 from daffi._results import AsyncResult, AwaitableValue, ScheduledTask
 from daffi._typed import remote
+from daffi._v1 import RetryPolicy, get_g
 
 __all__ = [
     "BG",
@@ -33,6 +39,7 @@ __all__ = [
     "Args",
     "AsyncResult",
     "AwaitableValue",
+    "ClassFetcher",
     "DaffiError",
     "Fetcher",
     "Global",
@@ -41,12 +48,15 @@ __all__ = [
     "RemoteCallError",
     "RemoteIterator",
     "RemoteStoppedUnexpectedly",
+    "RetryPolicy",
     "ScheduledTask",
     "TimeoutError",
+    "UnableToFindCandidate",
     "__body_unknown__",
     "__version__",
     "callback",
     "callback_and_fetcher",
     "fetcher",
+    "get_g",
     "remote",
 ]

@@ -17,6 +17,7 @@ import functools
 import logging
 import os
 import queue
+import signal
 import threading
 import time
 import traceback
@@ -38,6 +39,8 @@ from daffi._wire import Assembler, frames
 from daffi._workers import AsyncRunner, DaemonPool, Escaped
 
 log = logging.getLogger("daffi.node")
+#: Seconds between answering a stop request (``kill_all``) and signalling this process.
+_STOP_DELAY = 0.2
 M = pb.Message
 H = pb.CallHead
 E = pb.Error
@@ -376,6 +379,13 @@ class Callee:
             value = self.scheduler.list_for(peer)
         elif name == "cancel_scheduled_task":
             value = self.scheduler.cancel(arg)
+        elif name == "stop_process":
+            log.warning("stopping: node %r asked every connected node to stop (kill_all)", arg)
+            self._reply(peer, call_id, *_dumps(True))
+            # As on SIGTERM, so the process stops the way its owner set up (join stops cleanly); the
+            # delay lets the answer leave first.
+            asyncio.get_running_loop().call_later(_STOP_DELAY, os.kill, os.getpid(), signal.SIGTERM)
+            return
         else:
             raise GlobalContextError(f"unknown system operation {name!r}")
         self._reply(peer, call_id, *_dumps(value))

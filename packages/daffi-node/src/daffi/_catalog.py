@@ -91,6 +91,14 @@ class Catalog:
         with self._lock:
             return {name: sorted(cbs) for name, cbs in sorted(self._nodes.items())}
 
+    def nodes(self) -> list[str]:
+        """The names of the other connected nodes."""
+        with self._lock:
+            return list(self._nodes)
+
     def describe(self) -> str:
-        lines = [f"process: {name}\n  - [ {', '.join(cbs) or '(none)'} ]" for name, cbs in self.offers().items()]
+        """Every other node with its callbacks, in the order the node registered them."""
+        with self._lock:
+            nodes = sorted(self._nodes.items())
+        lines = [f"process: {name}\n  - [ {', '.join(cbs) or '(none)'} ]" for name, cbs in nodes]
         return "\n".join(lines) if lines else "(no other node is connected)"

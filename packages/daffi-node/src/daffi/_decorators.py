@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import functools
 import inspect
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, TypeVar, overload
 
 from daffi_core.errors import InitializationError
+from daffi_core.signature import G_PARAMETER
 
 from daffi._execute import RemoteCall, execute
 from daffi._modifiers import STREAM, Modifier, as_modifier
 from daffi._registry import register_class, register_function
+from daffi._v1 import take_exec_modifier, unwrapped, with_g
 
 T = TypeVar("T")
 F = TypeVar("F", bound=Callable[..., Any])
@@ -28,7 +30,11 @@ def callback(obj: F) -> F: ...
 
 
 def callback(obj: Any) -> Any:
-    """Register a function (sync, async, generator) or a class's public methods as remote callbacks."""
+    """Register a function (sync, async, generator) or a class's public methods as remote callbacks.
+
+    A function taking ``g`` receives the callee's ``Global`` when called remotely, and the running
+    ``Global`` of this process when called here.
+    """
     if isinstance(obj, type):
         register_class(obj)
         return obj
@@ -37,8 +43,20 @@ def callback(obj: Any) -> Any:
         return obj
     if not callable(obj):
         raise InitializationError(f"@callback decorates a function or a class, not {type(obj).__name__}")
-    register_function(obj)
-    return obj
+    func = unwrapped(obj)
+    register_function(func)
+    return with_g(func) if G_PARAMETER in _parameters(func) else obj
+
+
+def _parameters(func: Callable[..., Any]) -> Mapping[str, inspect.Parameter]:
+    try:
+        return inspect.signature(func).parameters
+    except (TypeError, ValueError):  # a builtin without a signature
+        return {}
+
+
+def _is_modifier(value: Any) -> bool:
+    return isinstance(value, Modifier) or (isinstance(value, type) and issubclass(value, Modifier))
 
 
 class Fetcher:
@@ -69,15 +87,53 @@ class Fetcher:
         return execute(RemoteCall(self.name, (items,), {}, is_async=self.is_async), as_modifier(modifier))
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        modifier = self.exec_modifier
+        if kwargs:
+            modifier = take_exec_modifier(kwargs) or modifier  # daffi 1.x: f(..., __exec_modifier__=BG)
         call = self.call(*args, **kwargs)
-        if self.exec_modifier is None:
+        if modifier is None:
             return call
-        return execute(call, self.exec_modifier)
+        return execute(call, modifier)
 
     def __repr__(self) -> str:
         return f"<fetcher {self.name} ({self.exec_modifier or 'modifier at call time'})>"
 
 
+class ClassFetcher:
+    """A class whose public methods are fetchers of the remote callbacks of the same names.
+
+    ``@fetcher`` or ``@callback_and_fetcher`` on a class gives one; calling it creates the class's
+    instance here (a callback class needs its one instance) and returns the same fetcher.
+    """
+
+    def __init__(self, cls: type, exec_modifier: Any = None) -> None:
+        functools.update_wrapper(self, cls, updated=())
+        self.__wrapped__ = cls
+        self._fetchers: dict[str, Fetcher] = {}
+        for name in dir(cls):
+            raw = inspect.getattr_static(cls, name)
+            func = raw.__func__ if isinstance(raw, (staticmethod, classmethod)) else raw
+            if not name.startswith("_") and inspect.isfunction(func):
+                self._fetchers[name] = Fetcher(func, exec_modifier)
+
+    def __getattr__(self, name: str) -> Any:
+        fetchers = self.__dict__.get("_fetchers", {})
+        if name in fetchers:
+            return fetchers[name]
+        return getattr(self.__dict__["__wrapped__"], name)
+
+    def __call__(self, *args: Any, **kwargs: Any) -> ClassFetcher:
+        self.__wrapped__(*args, **kwargs)
+        return self
+
+    def __repr__(self) -> str:
+        return f"<fetcher class {self.__wrapped__.__qualname__} ({', '.join(self._fetchers) or 'no methods'})>"
+
+
+@overload
+def fetcher(exec_modifier: type[Modifier] | Modifier, /) -> Callable[[Callable[..., Any]], Fetcher]: ...
+@overload
+def fetcher(exec_modifier: type[Any], /) -> ClassFetcher: ...
 @overload
 def fetcher(exec_modifier: Callable[..., Any], /) -> Fetcher: ...
 @overload
@@ -97,25 +153,71 @@ def fetcher(*args: Any, exec_modifier: Any = None, args_from_body: bool = False)
         raise InitializationError("fetcher takes at most one positional argument, the execution modifier")
     if args:
         first = args[0]
-        is_modifier = isinstance(first, Modifier) or (isinstance(first, type) and issubclass(first, Modifier))
-        if not is_modifier:
+        if not _is_modifier(first):
             if callable(first):  # bare @fetcher
-                return Fetcher(first, exec_modifier, args_from_body)
+                return _fetcher_of(first, exec_modifier, args_from_body)
             raise InitializationError(f"{first!r} is not an execution modifier")
         exec_modifier = first
     if exec_modifier is not None:
         as_modifier(exec_modifier)  # fail at decoration time, not at the first call
 
-    def decorate(func: Callable[..., Any]) -> Fetcher:
-        return Fetcher(func, exec_modifier, args_from_body)
+    def decorate(func: Callable[..., Any]) -> Any:
+        return _fetcher_of(func, exec_modifier, args_from_body)
 
     return decorate
 
 
-def callback_and_fetcher(func: Callable[..., Any]) -> Fetcher:
-    """Both at once: other nodes can call ``func``; calling it here runs another node's copy."""
+def _fetcher_of(obj: Any, exec_modifier: Any, args_from_body: bool) -> Fetcher | ClassFetcher:
+    if isinstance(obj, type):
+        if args_from_body:
+            raise InitializationError(f"fetcher class {obj.__qualname__}: args_from_body applies to functions only")
+        return ClassFetcher(obj, exec_modifier)
+    if not callable(obj):
+        raise InitializationError(f"@fetcher decorates a function or a class, not {type(obj).__name__}")
+    return Fetcher(obj, exec_modifier, args_from_body)
+
+
+@overload
+def callback_and_fetcher(
+    obj: type[Modifier] | Modifier | None = None, /, *, exec_modifier: Any = None
+) -> Callable[[Callable[..., Any]], Fetcher]: ...
+@overload
+def callback_and_fetcher(obj: type[Any], /) -> ClassFetcher: ...
+@overload
+def callback_and_fetcher(obj: Callable[..., Any], /) -> Fetcher: ...
+
+
+def callback_and_fetcher(obj: Any = None, /, *, exec_modifier: Any = None) -> Any:
+    """Both at once: other nodes can call it; calling it here runs another node's copy.
+
+    ``@callback_and_fetcher`` on a function or a class (its public methods), or
+    ``@callback_and_fetcher(MODIFIER)`` to run the remote copy under ``MODIFIER``.
+    """
+    if obj is None or _is_modifier(obj):
+        modifier = obj if obj is not None else exec_modifier
+        if modifier is not None:
+            as_modifier(modifier)  # fail at decoration time, not at the first call
+
+        def decorate(target: Any) -> Any:
+            return _both(target, modifier)
+
+        return decorate
+    return _both(obj, exec_modifier)
+
+
+def _both(obj: Any, exec_modifier: Any) -> Fetcher | ClassFetcher:
+    if isinstance(obj, type):
+        register_class(obj)
+        return ClassFetcher(obj, exec_modifier)
+    if isinstance(obj, (Fetcher, ClassFetcher)) or not (inspect.isfunction(obj) or inspect.ismethod(obj)):
+        raise InitializationError(
+            f"@callback_and_fetcher decorates a function or a class, not {obj!r}; "
+            "for a modifier write @callback_and_fetcher(FG) (or another execution modifier)"
+        )
+    func = unwrapped(obj)
+    fetcher_ = Fetcher(func, exec_modifier)  # checks what a fetcher cannot be before registering
     register_function(func)
-    return Fetcher(func)
+    return fetcher_
 
 
-__all__ = ["Fetcher", "__body_unknown__", "callback", "callback_and_fetcher", "fetcher"]
+__all__ = ["ClassFetcher", "Fetcher", "__body_unknown__", "callback", "callback_and_fetcher", "fetcher"]

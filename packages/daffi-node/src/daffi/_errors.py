@@ -14,6 +14,10 @@ from daffi_core.proto import daffi_pb2 as pb
 E = pb.Error
 
 
+class UnableToFindCandidate(GlobalContextError):
+    """No other node offers the callback (not yet, or not any more)."""
+
+
 def from_wire(error: pb.Error, peer: str) -> DaffiError:
     """The exception a caller raises for an error REPLY from ``peer`` (or the controller)."""
     kind = error.kind
@@ -23,7 +27,9 @@ def from_wire(error: pb.Error, peer: str) -> DaffiError:
         return RemoteStoppedUnexpectedly(error.message)
     if kind == E.TIMEOUT:
         return TimeoutError(error.message)
-    if kind in (E.UNKNOWN_CALLBACK, E.BAD_ARGUMENTS, E.NO_SUCH_NODE):
+    if kind == E.UNKNOWN_CALLBACK:
+        return UnableToFindCandidate(error.message)
+    if kind in (E.BAD_ARGUMENTS, E.NO_SUCH_NODE):
         return GlobalContextError(error.message)
     where = f" on {peer!r}" if peer else ""
     return (

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import inspect
+import logging
 import threading
+import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future
 from typing import Any
@@ -14,22 +16,25 @@ from daffi_core.signature import render, to_inspect
 
 from daffi import _serde
 from daffi._args import Args
-from daffi._bridge import wait
+from daffi._bridge import async_library, wait
 from daffi._caller import Pending, RemoteIterator, Reply, call_head, decode
+from daffi._errors import UnableToFindCandidate
 from daffi._modifiers import BG, BROADCAST, FG, PERIOD, STREAM, Modifier, as_modifier
 from daffi._node import Node, current
 from daffi._registry import REGISTRY
 from daffi._results import AsyncResult, AwaitableValue, Outcome, ScheduledTask
+from daffi._v1 import CallMethods
 
 H = pb.CallHead
+log = logging.getLogger("daffi")
 #: How long a call waits for a callback nobody offers yet (a node may still be starting).
 UNKNOWN_CALLBACK_GRACE = 3.0
 #: How long a call waits for the connection to come back before it fails.
 RECONNECT_GRACE = 5.0
 
 
-class RemoteCall:
-    """A call waiting for its execution modifier: ``f(...) & FG``."""
+class RemoteCall(CallMethods):
+    """A call waiting for its execution modifier: ``f(...) & FG`` (or, as in daffi 1.x, ``f(...).fg()``)."""
 
     __slots__ = ("args", "body", "is_async", "kwargs", "name", "node")
 
@@ -60,6 +65,12 @@ class RemoteCall:
 
 def execute(call: RemoteCall, mod: Modifier) -> Any:
     """Start ``call`` under ``mod``; async fetchers get an awaitable, sync ones the result."""
+    if mod.retry_policy is not None:
+        return mod.retry_policy.run(lambda: _execute(call, mod))
+    return _execute(call, mod)
+
+
+def _execute(call: RemoteCall, mod: Modifier) -> Any:
     node = call.node() if call.node is not None else current(call.name)
     if isinstance(mod, STREAM):
         return _stream(node, call, mod)
@@ -125,22 +136,26 @@ def _signature(node: Node, name: str) -> pb.CallbackSignature:
         sig = node.catalog.signature(name)
         if sig is not None:
             return sig
-    future = node.catalog.when(lambda nodes: any(name in cbs for cbs in nodes.values()))
-    try:
-        future.result(UNKNOWN_CALLBACK_GRACE)
-    except Exception:
-        node.catalog.forget(future)
-        local = (
-            " (only this node offers it, and a call never goes back to the caller)"
-            if REGISTRY.get(name) is not None
-            else ""
-        )
-        raise GlobalContextError(
-            f"no node offers callback {name!r}{local}; callbacks of other nodes:\n{node.catalog.describe()}"
-        ) from None
-    found = node.catalog.signature(name)
-    assert found is not None
-    return found
+    deadline = time.monotonic() + UNKNOWN_CALLBACK_GRACE
+    while True:
+        future = node.catalog.when(lambda nodes: any(name in cbs for cbs in nodes.values()))
+        try:
+            future.result(max(0.0, deadline - time.monotonic()))
+        except Exception:
+            node.catalog.forget(future)
+            local = (
+                " (only this node offers it, and a call never goes back to the caller)"
+                if REGISTRY.get(name) is not None
+                else ""
+            )
+            raise UnableToFindCandidate(
+                f"no node offers callback {name!r}{local}; callbacks of other nodes:\n{node.catalog.describe()}"
+            ) from None
+        found = node.catalog.signature(name)
+        if found is not None:
+            return found
+        # The node offering it left again between the wake-up and this read (a controller restart
+        # clears the view): wait again, within the same grace.
 
 
 #: Per callback: its signature message, as ``inspect.Signature``, and the positional counts that surely
@@ -253,10 +268,13 @@ def _stream(node: Node, call: RemoteCall, mod: STREAM) -> Any:
         pending = node.caller.open(head, b"", 0, "stream", None)
         _gather(node.caller.push_stream(pending, items, mod.timeout))
 
-    if not call.is_async:
+    if not call.is_async or async_library() is None:
+        # From sync code nobody could await the stream: it runs to the end here (never cut short
+        # by a stop() that follows).
         push()
         return None
     future: Future[None] = Future()
+    outcome = Outcome(future, lambda value: value, f"STREAM to {call.name!r}")
 
     def run() -> None:
         try:
@@ -264,9 +282,11 @@ def _stream(node: Node, call: RemoteCall, mod: STREAM) -> Any:
             future.set_result(None)
         except BaseException as exc:
             future.set_exception(exc)
+            if not outcome.observed:  # nobody awaits it (yet): a lost stream is never silent
+                log.error("STREAM to %r failed before it was awaited: %s", call.name, exc)
 
     threading.Thread(target=run, name=f"daffi-stream-{call.name}", daemon=True).start()
-    return AwaitableValue(Outcome(future, lambda value: value, f"STREAM to {call.name!r}"))
+    return AwaitableValue(outcome)
 
 
 def _run_body_items(call: RemoteCall) -> Iterable[Any]:

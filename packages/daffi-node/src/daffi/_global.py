@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import atexit
 import contextlib
+import dataclasses
 import functools
 import logging
 import signal
@@ -15,7 +17,7 @@ from types import FrameType, TracebackType
 from typing import Any
 
 from daffi_core.address import Address
-from daffi_core.errors import GlobalContextError, InitializationError, TimeoutError
+from daffi_core.errors import GlobalContextError, InitializationError, RemoteStoppedUnexpectedly, TimeoutError
 from daffi_core.keepalive import resolve_keepalive
 from daffi_core.security import ClientSecurity, ClientTLS, ServerTLS, resolve_token
 from daffi_core.transport import new_event_loop, resolve_transport
@@ -23,9 +25,10 @@ from daffi_core.transport import new_event_loop, resolve_transport
 from daffi import _node
 from daffi._bridge import async_library, wait, wait_async
 from daffi._catalog import Nodes
-from daffi._execute import RemoteCall, cancel_scheduled, system
+from daffi._execute import RemoteCall, cancel_scheduled, execute, system
 from daffi._node import FORK_ADVICE, Node, check_not_forked, forked_from
 from daffi._runtime import Runtime
+from daffi._v1 import take_exec_modifier
 from daffi._workers import AsyncRunner, DaemonPool
 
 log = logging.getLogger("daffi")
@@ -33,6 +36,8 @@ log = logging.getLogger("daffi")
 MAX_CALLBACK_THREADS = 64
 #: Seconds between two checks for signals while ``join`` blocks.
 _JOIN_POLL = 0.1
+#: Seconds ``kill_all`` waits for each node to acknowledge.
+KILL_TIMEOUT = 10.0
 
 
 class _Terminate(SystemExit):
@@ -43,13 +48,15 @@ class _CallProxy:
     def __init__(self, g: Global) -> None:
         self._g = g
 
-    def __getattr__(self, name: str) -> Callable[..., RemoteCall]:
+    def __getattr__(self, name: str) -> Callable[..., Any]:
         if name.startswith("__"):
             raise AttributeError(name)
         g = self._g
 
-        def prepare(*args: Any, **kwargs: Any) -> RemoteCall:
-            return RemoteCall(name, args, kwargs, node=g._require_node)
+        def prepare(*args: Any, **kwargs: Any) -> Any:
+            modifier = take_exec_modifier(kwargs) if kwargs else None  # daffi 1.x: __exec_modifier__=
+            call = RemoteCall(name, args, kwargs, node=g._require_node)
+            return call if modifier is None else execute(call, modifier)
 
         return prepare
 
@@ -109,14 +116,20 @@ class Global:
             raise InitializationError("nothing to start: init_controller and init_node are both False")
         if async_backend not in (None, "asyncio", "trio"):
             raise InitializationError(f"async_backend must be 'asyncio' or 'trio', not {async_backend!r}")
-        self.address = Address.resolve(host, port, unix_sock_path)
+        if init_controller and host is not None and port is None and unix_sock_path is None:
+            # As in daffi 1.x: a controller given a host and no port binds a free one (see g.port).
+            self.address = Address(host=host, port=0)
+        else:
+            self.address = Address.resolve(host, port, unix_sock_path)
         self.transport = resolve_transport(transport, self.address)
         self._token = resolve_token(token)
         self._keepalive = resolve_keepalive(keepalive)
         self._tls = _tls_settings(init_controller, ssl_certificate, ssl_key, ssl_ca, ssl_require_client_cert)
         self.process_name = process_name or f"node-{uuid.uuid4().hex[:12]}"
         self.is_controller = init_controller
+        self._init_node = init_node
         self._stopped = threading.Event()
+        self._finished = threading.Event()  # the components have stopped (set after _stopped)
         self._stop_lock = threading.Lock()
         self._server: Any = None
         self._node: Node | None = None
@@ -157,7 +170,7 @@ class Global:
             self._shutdown(grace=0.5)
             raise
         self._install_sigterm()
-        atexit.register(self.stop)
+        atexit.register(self._at_exit)
 
     def _start_controller(self) -> None:
         try:
@@ -176,24 +189,76 @@ class Global:
         )
         self._runtime.run(server.start(), 30)
         self._server = server
+        if self.address.port == 0:  # the port the system picked: the node connects there
+            self.address = dataclasses.replace(self.address, port=server.port)
         log.info("controller of %r listening on %s", self.process_name, server.describe())
 
-    # -- lifecycle
+    # -- what it runs, and where
+    @property
+    def host(self) -> str | None:
+        """The controller's host (None on a UNIX socket)."""
+        return self.address.host
+
     @property
     def port(self) -> int | None:
+        """The controller's TCP port (the one bound when the controller was given none); None on a UNIX socket."""
         return self._server.port if self._server is not None else self.address.port
 
     @property
+    def init_controller(self) -> bool:
+        """This Global started a controller."""
+        return self.is_controller
+
+    @property
+    def init_node(self) -> bool:
+        """This Global started a node."""
+        return self._init_node
+
+    # -- lifecycle
+    @property
     def is_running(self) -> bool:
+        """``stop()`` has not been called (nor a signal stopped it)."""
         return not self._stopped.is_set()
 
-    def stop(self, grace: float = 2.0) -> None:
-        """Stop this process's components: open calls get ``grace`` seconds; the socket file is removed."""
+    def stop(self, grace: float = 2.0, kill_all_connected_nodes: bool = False) -> None:
+        """Stop this process's components: open calls get ``grace`` seconds; the socket file is removed.
+
+        With ``kill_all_connected_nodes`` every other connected node is stopped first (``kill_all``).
+        """
+        if kill_all_connected_nodes and self.is_running:
+            self.kill_all()
         self._shutdown(grace)
+
+    def kill_all(self) -> list[str]:
+        """Stop every other connected node: each process stops as on SIGTERM, logging who asked.
+
+        Returns the names of the nodes asked. A node that is gone before it answers counts as stopped.
+        """
+        node = self._require_node()
+        names = sorted(node.catalog.nodes())
+        for name in names:
+            try:
+                system(node, name, "stop_process", self.process_name, KILL_TIMEOUT)
+            except RemoteStoppedUnexpectedly:
+                pass  # it went away first, which is what was asked
+            except GlobalContextError:
+                pass  # it left between the listing and the request
+        return names
+
+    def _at_exit(self) -> None:
+        if self._server is not None and self.is_running:
+            # daffi 1.x kept serving here; an interpreter that ends its main ends (see docs/migrating.md).
+            log.warning(
+                "the program is exiting while %r hosts the controller: stopping it; "
+                "call g.join() (or await g.join_async()) to keep serving",
+                self.process_name,
+            )
+        self.stop()
 
     def _shutdown(self, grace: float) -> None:
         if forked_from() is not None:  # the parent's threads are not here: nothing to stop, nothing to wait for
             self._stopped.set()
+            self._finished.set()
             return
         with self._stop_lock:
             if self._stopped.is_set():
@@ -212,33 +277,40 @@ class Global:
             self._runtime.close()
             _node.uninstall(self)
             self._restore_sigterm()
-            atexit.unregister(self.stop)
+            atexit.unregister(self._at_exit)
+            self._finished.set()
 
     def join(self) -> None:
         """Block until ``stop()`` is called, or SIGINT/SIGTERM arrives (then stop cleanly)."""
         try:
-            # Logged inside the try: a signal arriving from here on is a clean stop.
-            log.info("%r is serving; stop it with Ctrl-C or SIGTERM", self.process_name)
             # Short waits: a signal the kernel delivers to another thread (gRPC's, daffi's) does not
             # interrupt the main thread's wait, and Python only runs its handler once the main
             # thread runs again.
-            while not self._stopped.wait(_JOIN_POLL):
-                pass
+            with _sigint_interrupts():
+                # Logged once the handlers are in place: a signal arriving from here on is a clean stop.
+                log.info("%r is serving; stop it with Ctrl-C or SIGTERM", self.process_name)
+                while not self._stopped.wait(_JOIN_POLL):
+                    pass
         except (KeyboardInterrupt, _Terminate):
             log.info("%r stopping on a signal", self.process_name)
             with _signals_ignored():  # a second Ctrl-C must not cut the clean stop short
                 self.stop()
 
     async def join_async(self) -> None:
-        """``join`` for asyncio and trio code."""
+        """``join`` for asyncio and trio code: returns once the components stopped.
+
+        SIGINT or SIGTERM (the main thread's) stops them cleanly meanwhile, and then it returns.
+        """
         future: Future[None] = Future()
 
         def watch() -> None:
-            self._stopped.wait()
+            self._finished.wait()
             future.set_result(None)
 
         threading.Thread(target=watch, name="daffi-join", daemon=True).start()
-        await wait_async(future, None, "join")
+        with _signals_stop(self):
+            await wait_async(future, None, "join")
+        self._restore_sigterm()
 
     def __enter__(self) -> Global:
         return self
@@ -372,6 +444,49 @@ def _signals_ignored() -> Iterator[None]:
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+
+
+@contextlib.contextmanager
+def _signals_stop(g: Global) -> Iterator[None]:
+    """While an async ``join`` waits: SIGINT and SIGTERM stop ``g`` (in a thread) instead of raising.
+
+    Raising from a signal handler would unwind whatever the event loop runs, leaving the
+    components running; asyncio's runner would cancel the main task instead of stopping them.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        log.info("%r stopping on a signal", g.process_name)
+        threading.Thread(target=g.stop, name="daffi-stop", daemon=True).start()
+
+    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+@contextlib.contextmanager
+def _sigint_interrupts() -> Iterator[None]:
+    """SIGINT raises KeyboardInterrupt while ``join`` blocks, even inside ``asyncio.run``.
+
+    asyncio's runner takes SIGINT to cancel its main task, but that task is the one blocked in this
+    synchronous ``join``: the cancellation would never run. Any other handler is left alone.
+    """
+    runner = getattr(asyncio, "Runner", None)  # Python 3.11+; 3.10's asyncio.run takes no signal
+    handler = signal.getsignal(signal.SIGINT) if threading.current_thread() is threading.main_thread() else None
+    bound = handler.func if isinstance(handler, functools.partial) else handler  # the runner binds its task
+    if runner is None or not isinstance(getattr(bound, "__self__", None), runner):
+        yield
+        return
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, handler)
 
 
 def _offers(func_name: str) -> Callable[[Nodes], bool]:

@@ -2,13 +2,24 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import time
+from collections.abc import Callable, Iterable
 from datetime import datetime
-from typing import Any, ClassVar, TypeAlias
+from typing import Any, ClassVar, Protocol, TypeAlias, TypeVar
 
 from daffi_core.errors import GlobalContextError
 
 from daffi._durations import Duration, seconds, timestamp
+
+T = TypeVar("T")
+
+
+class Retry(Protocol):
+    """How a call is retried (``daffi.RetryPolicy``, the daffi 1.x spelling: see ``daffi._v1``)."""
+
+    def run(self, attempt: Callable[[], T]) -> T:
+        """``attempt()`` until it succeeds or the policy gives up."""
+        ...
 
 
 def already_ran(value: Any, modifier: Any) -> Any:
@@ -33,6 +44,7 @@ class Modifier(metaclass=_ModifierType):
     timeout: float | None = None
     eta: float | None = None
     return_result: bool = True
+    retry_policy: Retry | None = None
 
     def __repr__(self) -> str:
         fields = {k: v for k, v in vars(self).items() if v is not None}
@@ -44,38 +56,62 @@ class FG(Modifier):
 
     name = "FG"
 
-    def __init__(self, timeout: Duration | None = None) -> None:
+    def __init__(self, timeout: Duration | None = None, retry_policy: Retry | None = None) -> None:
         self.timeout = seconds(timeout, "FG timeout")
+        if retry_policy is not None:
+            self.retry_policy = retry_policy
 
 
 class BG(Modifier):
     """Run on one node in the background: returns an ``AsyncResult``.
 
     ``timeout`` bounds the remote execution, ``eta`` delays it; with
-    ``return_result=False`` the call is fire-and-forget.
+    ``return_result=False`` (daffi 1.x: ``no_return=True``) the call is fire-and-forget.
     """
 
     name = "BG"
 
     def __init__(
-        self, timeout: Duration | None = None, eta: Duration | None = None, return_result: bool = True
+        self,
+        timeout: Duration | None = None,
+        eta: Duration | None = None,
+        return_result: bool = True,
+        *,
+        no_return: bool = False,
+        retry_policy: Retry | None = None,
     ) -> None:
         self.timeout = seconds(timeout, "BG timeout")
         self.eta = seconds(eta, "BG eta")
-        self.return_result = return_result
+        if not isinstance(return_result, bool) and hasattr(return_result, "run"):
+            # daffi 1.x's order: BG(timeout, eta, retry_policy, no_return)
+            return_result, retry_policy = True, return_result
+        self.return_result = _flag(return_result, "BG return_result") and not no_return
+        if retry_policy is not None:
+            self.retry_policy = retry_policy
 
 
 class BROADCAST(Modifier):
-    """Run on every other node offering the callback; returns ``{process_name: result}``."""
+    """Run on every other node offering the callback; returns ``{process_name: result}``.
+
+    ``return_result=False`` (daffi 1.x: ``no_return=True``) does not wait for the results.
+    """
 
     name = "BROADCAST"
 
     def __init__(
-        self, timeout: Duration | None = None, eta: Duration | None = None, return_result: bool = True
+        self,
+        timeout: Duration | None = None,
+        eta: Duration | None = None,
+        return_result: bool = True,
+        *,
+        no_return: bool = False,
+        retry_policy: Retry | None = None,
     ) -> None:
         self.timeout = seconds(timeout, "BROADCAST timeout")
         self.eta = seconds(eta, "BROADCAST eta")
-        self.return_result = return_result
+        self.return_result = _flag(return_result, "BROADCAST return_result") and not no_return
+        if retry_policy is not None:
+            self.retry_policy = retry_policy
 
 
 class STREAM(Modifier):
@@ -111,6 +147,18 @@ class PERIOD(Modifier):
             if not values or len(values) > 1000:
                 raise GlobalContextError("PERIOD at_time takes from 1 to 1000 points in time")
             self.at_time = sorted(timestamp(v, "PERIOD at_time") for v in values)
+            late = time.time() - self.at_time[0]
+            if late > 0:
+                raise GlobalContextError(
+                    f"PERIOD at_time {self.at_time[0]:.3f} is {late:.3f} s in the past: every point in time must "
+                    "be in the future (a timestamp like time.time() + 5, or a datetime)"
+                )
+
+
+def _flag(value: Any, what: str) -> bool:
+    if not isinstance(value, bool):
+        raise GlobalContextError(f"{what} must be True or False, not {value!r}")
+    return value
 
 
 def as_modifier(value: Any) -> Modifier:
@@ -126,4 +174,4 @@ def as_modifier(value: Any) -> Modifier:
     )
 
 
-__all__ = ["BG", "BROADCAST", "FG", "PERIOD", "STREAM", "Modifier", "already_ran", "as_modifier"]
+__all__ = ["BG", "BROADCAST", "FG", "PERIOD", "STREAM", "Modifier", "Retry", "already_ran", "as_modifier"]

@@ -30,6 +30,8 @@ class Outcome(Generic[T]):
         self.what = what
         self._value: T = _UNSET
         self._lock = threading.Lock()
+        #: Someone waited for it (a failure nobody waits for is logged by its producer).
+        self.observed = False
 
     def _settle(self, raw: Any) -> T:
         with self._lock:
@@ -38,14 +40,20 @@ class Outcome(Generic[T]):
             return self._value
 
     def result(self, timeout: float | None = None) -> T:
+        self.observed = True
         return self._settle(wait(self.future, timeout, self.what, self._block))
 
     async def result_async(self, timeout: float | None = None) -> T:
+        self.observed = True
         return self._settle(await wait_async(self.future, timeout, self.what))
 
 
 class AsyncResult(Generic[T]):
-    """The result of a ``BG`` call, to collect later with ``get`` or ``get_async``."""
+    """The result of a ``BG`` call, to collect later with ``get`` or ``get_async``.
+
+    An async fetcher's ``BG`` call may be awaited: ``ares = await add(5, 15)`` gives this object at
+    once (the call runs in the background), as it does without ``await``.
+    """
 
     def __init__(self, outcome: Outcome[T], func_name: str, uuid: int) -> None:
         self._outcome = outcome
@@ -60,8 +68,15 @@ class AsyncResult(Generic[T]):
         """Like ``get``, without blocking the event loop (asyncio or trio)."""
         return await self._outcome.result_async(timeout)
 
+    def __await__(self) -> Generator[Any, None, AsyncResult[T]]:
+        return self._itself().__await__()
+
+    async def _itself(self) -> AsyncResult[T]:
+        return self
+
     @property
     def ready(self) -> bool:
+        """The call has finished (its result or its error is there)."""
         return self._outcome.future.done()
 
     @property

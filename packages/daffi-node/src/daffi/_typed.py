@@ -14,8 +14,10 @@ from collections.abc import Callable, Coroutine, Iterable
 from typing import Any, ParamSpec, Protocol, TypeVar, overload
 
 from daffi._decorators import Fetcher
-from daffi._modifiers import BG, BROADCAST, FG, PERIOD, STREAM
+from daffi._durations import Duration
+from daffi._modifiers import BG, BROADCAST, FG, PERIOD, STREAM, AtTime
 from daffi._results import AsyncResult, AwaitableValue, ScheduledTask
+from daffi._v1 import RetryPolicy
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -33,6 +35,24 @@ class Call(Protocol[R]):
     @overload
     def __and__(self, modifier: PERIOD) -> ScheduledTask: ...
 
+    # The daffi 1.x spellings of the same (daffi._v1.CallMethods).
+    def fg(self, timeout: Duration | None = None, retry_policy: RetryPolicy | None = None) -> R: ...
+    def bg(
+        self,
+        timeout: Duration | None = None,
+        eta: Duration | None = None,
+        retry_policy: RetryPolicy | None = None,
+        no_return: bool = False,
+    ) -> AsyncResult[R]: ...
+    def broadcast(
+        self,
+        eta: Duration | None = None,
+        return_result: bool = True,
+        timeout: Duration | None = None,
+        retry_policy: RetryPolicy | None = None,
+    ) -> dict[str, R]: ...
+    def period(self, at_time: AtTime | None = None, interval: Duration | None = None) -> ScheduledTask: ...
+
 
 class AsyncCall(Protocol[R]):
     """A call of an async fetcher waiting for its modifier."""
@@ -45,6 +65,26 @@ class AsyncCall(Protocol[R]):
     def __and__(self, modifier: type[BROADCAST] | BROADCAST) -> AwaitableValue[dict[str, R]]: ...
     @overload
     def __and__(self, modifier: PERIOD) -> AwaitableValue[ScheduledTask]: ...
+
+    # The daffi 1.x spellings of the same (daffi._v1.CallMethods).
+    def fg(self, timeout: Duration | None = None, retry_policy: RetryPolicy | None = None) -> AwaitableValue[R]: ...
+    def bg(
+        self,
+        timeout: Duration | None = None,
+        eta: Duration | None = None,
+        retry_policy: RetryPolicy | None = None,
+        no_return: bool = False,
+    ) -> AsyncResult[R]: ...
+    def broadcast(
+        self,
+        eta: Duration | None = None,
+        return_result: bool = True,
+        timeout: Duration | None = None,
+        retry_policy: RetryPolicy | None = None,
+    ) -> AwaitableValue[dict[str, R]]: ...
+    def period(
+        self, at_time: AtTime | None = None, interval: Duration | None = None
+    ) -> AwaitableValue[ScheduledTask]: ...
 
 
 class Remote(Protocol[P, R]):

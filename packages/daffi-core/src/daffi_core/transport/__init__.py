@@ -1,13 +1,13 @@
 """How frames travel between the nodes and the controller: the transports, and choosing one.
 
-::
-
-    daffi_core.transport
-     ├── grpc       the gRPC bidirectional stream (grpcio): TCP or UNIX socket, TLS, HTTP/2 keepalive
-     └── socket     the same ``Batch`` messages, length-prefixed, over plain TCP or UNIX sockets
-          ├── wire      the bytes: greeting, frame header, a parser that refuses hostile input
-          ├── client    one blocking, thread-safe connection (nodes and tools), TLS in memory
-          └── server    the asyncio side (the controller), on uvloop where it is installed
+```text
+daffi_core.transport
+ ├── grpc       the gRPC bidirectional stream (grpcio): TCP or UNIX socket, TLS, HTTP/2 keepalive
+ └── socket     the same ``Batch`` messages, length-prefixed, over plain TCP or UNIX sockets
+      ├── wire      the bytes: greeting, frame header, a parser that refuses hostile input
+      ├── client    one blocking, thread-safe connection (nodes and tools), TLS in memory
+      └── server    the asyncio side (the controller), on uvloop where it is installed
+```
 
 Both carry the messages of ``proto/daffi.proto`` unchanged: a node, the controller and the
 tools speak the same protocol whatever carries it. Nothing here imports ``grpc`` unless the
