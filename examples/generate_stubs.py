@@ -24,6 +24,7 @@ SERVICES = [
     ("stream_from_callee/producer.py", "producer", []),
     ("stream_to_callee/receiver.py", "receiver", ["--name", "receiver"]),
     ("trio/callee.py", "trio-callee", []),
+    ("testing_callers/publisher.py", "publisher", []),
 ]
 
 

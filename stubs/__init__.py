@@ -3,6 +3,7 @@
 
 - ``stubs.inventory_service``: node 'inventory-service'
 - ``stubs.producer``: node 'producer'
+- ``stubs.publisher``: node 'publisher'
 - ``stubs.receiver``: node 'receiver'
 - ``stubs.stage_one``: node 'stage-one'
 - ``stubs.stage_two``: node 'stage-two'

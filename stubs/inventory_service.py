@@ -19,21 +19,21 @@ __all__ = [
 ]
 
 
-@daffi.remote
+@daffi.remote(contract="CglhZGRfaXRlbXMSDwoEbmFtZRACKgUKA3N0chIQCgVjb3VudBACKgUKA2ludBoFCgNpbnQ")
 def add_items(name: str, count: int) -> int:
     """Instance method: needs the one instance created below."""
 
 
-@daffi.remote
+@daffi.remote(contract="Cg5pbnZlbnRvcnlfa2luZBoFCgNzdHI")
 def inventory_kind() -> str:
     ...
 
 
-@daffi.remote
+@daffi.remote(contract="ChFpbnZlbnRvcnlfdmVyc2lvbhoFCgNzdHI")
 def inventory_version() -> str:
     ...
 
 
-@daffi.remote
+@daffi.remote(contract="CgxzdG9ja19yZXBvcnQaBQoDc3Ry")
 def stock_report() -> str:
     ...

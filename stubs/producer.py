@@ -17,11 +17,11 @@ __all__ = [
 ]
 
 
-@daffi.remote
+@daffi.remote(contract="Cgljb3VudGRvd24SEAoFc3RhcnQQAioFCgNpbnQaHwodY29sbGVjdGlvbnMuYWJjLkl0ZXJhdG9yW2ludF0wAVIFCgNpbnQ")
 def countdown(start: int) -> daffi.RemoteIterator[int]:
     ...
 
 
-@daffi.remote
+@daffi.remote(contract="CghuYXR1cmFscxofCh1jb2xsZWN0aW9ucy5hYmMuSXRlcmF0b3JbaW50XTABUgUKA2ludA")
 def naturals() -> daffi.RemoteIterator[int]:
     """An endless generator: it runs until the caller stops iterating."""

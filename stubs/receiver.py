@@ -17,11 +17,11 @@ __all__ = [
 ]
 
 
-@daffi.remote
+@daffi.remote(contract="Cgdjb2xsZWN0Eg8KBHdvcmQQAioFCgNzdHISEwoIcG9zaXRpb24QAioFCgNpbnQaBgoETm9uZQ")
 def collect(word: str, position: int) -> None:
     ...
 
 
-@daffi.remote
+@daffi.remote(contract="Cg5yZWNlaXZlZF93b3JkcxoFCgNzdHI")
 def received_words() -> str:
     """The words received so far, in stream order."""

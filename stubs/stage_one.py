@@ -16,6 +16,6 @@ __all__ = [
 ]
 
 
-@daffi.remote
+@daffi.remote(contract="CglzdGFnZV9vbmUSDAoBeBACKgUKA2ludBoFCgNzdHI")
 def stage_one(x: int) -> str:
     ...

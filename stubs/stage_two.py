@@ -16,6 +16,6 @@ __all__ = [
 ]
 
 
-@daffi.remote
+@daffi.remote(contract="CglzdGFnZV90d28SEAoFdmFsdWUQAioFCgNpbnQSEQoGb3JpZ2luEAIqBQoDaW50GgUKA3N0cg")
 def stage_two(value: int, origin: int) -> str:
     ...

@@ -17,11 +17,11 @@ __all__ = [
 ]
 
 
-@daffi.remote
+@daffi.remote(contract="CgR0aWNrEhAKBWxhYmVsEAIqBQoDc3RyGgYKBE5vbmU")
 def tick(label: str) -> None:
     ...
 
 
-@daffi.remote
+@daffi.remote(contract="Cgp0aWNrX2NvdW50GgUKA2ludA")
 def tick_count() -> int:
     ...

@@ -17,11 +17,11 @@ __all__ = [
 ]
 
 
-@daffi.remote
+@daffi.remote(contract="CgtzbG93X3NxdWFyZRIMCgF4EAIqBQoDaW50GgUKA2ludCgB")
 async def slow_square(x: int) -> int:
     ...
 
 
-@daffi.remote
+@daffi.remote(contract="ChNzcXVhcmVzX2luX3BhcmFsbGVsEhgKB251bWJlcnMQAioLCglsaXN0W2ludF0aCwoJbGlzdFtpbnRdKAE")
 async def squares_in_parallel(numbers: list[int]) -> list[int]:
     ...

@@ -16,6 +16,6 @@ __all__ = [
 ]
 
 
-@daffi.remote
+@daffi.remote(contract="Cgxwcm9jZXNzX2l0ZW0SDAoBeBACKgUKA2ludBoFCgNzdHI")
 def process_item(x: int) -> str:
     ...

@@ -59,7 +59,9 @@ def test_new_required_parameter_is_breaking(procs: Procs, controller: Where, tmp
     assert _summary(result) == [f"BREAKING   {NODE}.add: new required parameter 'c'"], result.stdout
     # a readable unified diff of the module and the lock file
     assert f"--- {out / (MODULE + '.py')}\n+++ live nodes\n" in result.stdout, result.stdout
-    assert "-def add(a: int, b: int) -> int:\n+def add(a: int, b: int, c: int) -> int:\n" in result.stdout
+    assert "\n-def add(a: int, b: int) -> int:\n" in result.stdout, result.stdout
+    assert "\n+def add(a: int, b: int, c: int) -> int:\n" in result.stdout, result.stdout
+    assert '\n+@daffi.remote(contract="' in result.stdout, result.stdout  # the new signature, for the callee
     assert f"--- {out / 'daffi.lock.json'}\n+++ live nodes\n" in result.stdout
     assert files_of(out) == before  # --check writes nothing
 

@@ -12,6 +12,7 @@ import re
 from pathlib import Path
 
 from daffi_codegen.render import MARKER
+from daffi_core import contract
 
 from tests.codegen.conftest import MODULE, NODE, SERVICE, Mypy, codegen, files_of, run_client
 from tests.support.procs import Procs, Where
@@ -258,7 +259,7 @@ def test_rendering_of_hard_signatures(procs: Procs, tcp: Where, tmp_path: Path) 
         "def stats(values: list[float]) -> dict[str, float]:\n"
         + '    """Minimum, maximum and mean of ``values``.\n\n    Multi-line docstrings survive codegen.\n    """\n',
         "def maybe(x: int | None = None) -> str | None:",
-        "@daffi.remote\nasync def async_double(x: int) -> int:",
+        '")\nasync def async_double(x: int) -> int:',
         "def count_up(n: int) -> daffi.RemoteIterator[int]:",
         "def norm(p: codegen_models.Point) -> float:",
         "def paint(color: codegen_models.Color, mode: typing.Literal['fill', 'stroke'] = 'fill') -> str:",
@@ -290,12 +291,14 @@ def test_rendering_of_hard_signatures(procs: Procs, tcp: Where, tmp_path: Path) 
         if isinstance(n, ast.Assign) and isinstance(n.targets[0], ast.Name) and n.targets[0].id == "__all__"
     )
     assert ast.literal_eval(exported.value) == functions
-    assert all(
-        isinstance(d, ast.Attribute) and d.attr == "remote"
-        for node in tree.body
-        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)
-        for d in node.decorator_list
-    )
+    # each fetcher carries the signature it was made from: @daffi.remote(contract="...")
+    for node in tree.body:
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+            (decorator,) = node.decorator_list
+            assert isinstance(decorator, ast.Call) and ast.unparse(decorator.func) == "daffi.remote"
+            (keyword,) = decorator.keywords
+            assert keyword.arg == "contract" and isinstance(keyword.value, ast.Constant)
+            assert contract.decode(keyword.value.value).name == node.name
     assert (out / "py.typed").read_text() == ""
     init = (out / "__init__.py").read_text()
     assert init.startswith(MARKER) and f"``stubs.{MODULE}``: node '{NODE}'" in init

@@ -120,7 +120,7 @@ def test_only_one_node_module_imports_dill() -> None:
 LAYERS: dict[str, list[set[str]]] = {
     "daffi-node/src/daffi": [
         # leaves: values, serialization, the registry and catalog, threads, the loop runtime
-        {"__about__", "_args", "_bridge", "_catalog", "_credit", "_durations", "_errors", "_modifiers"}
+        {"__about__", "_args", "_bridge", "_catalog", "_contract", "_credit", "_durations", "_errors", "_modifiers"}
         | {"_registry", "_runtime", "_scheduler", "_serde", "_wire", "_workers"},
         {"_link", "_grpc_link", "_socket_link"},  # one connection to the controller behind `Link`
         {"_caller", "_callee"},  # calls out and calls in, on a Link

@@ -9,6 +9,7 @@ import re
 from collections.abc import Iterable
 from typing import Any
 
+from daffi_core.contract import encode, entry
 from daffi_core.proto import daffi_pb2 as pb
 
 #: First line of every generated module; files that carry it may be rewritten or removed.
@@ -169,7 +170,8 @@ def _render_callback(sig: pb.CallbackSignature, names: _Names) -> str:
         returns, note = names.annotation(sig.returns if sig.HasField("returns") else None)
     keyword_ = "async def" if sig.is_async and not sig.is_generator else "def"
     one_line = f"{keyword_} {sig.name}({', '.join(t for t, _ in params)}) -> {returns}:"
-    lines = [f"@{daffi}.remote"]
+    # The signature it was generated from: the callee checks each call against its current one.
+    lines = [f'@{daffi}.remote(contract="{encode(sig)}")']
     if any(c for _, c in params) or len(one_line) > 100:
         lines.append(f"{keyword_} {sig.name}(")
         for text, comment in params:
@@ -201,32 +203,10 @@ def _docstring(doc: str) -> str:
 
 def lock_of(nodes: Iterable[pb.NodeInfo]) -> dict[str, Any]:
     """The normalized signatures the stubs were made from (what ``--check`` compares)."""
-
-    def ann(has: bool, value: pb.Annotation) -> str | None:
-        return value.text if has else None
-
     return {
         "version": 1,
         "processes": {
-            node.process_name: {
-                sig.name: {
-                    "parameters": [
-                        {
-                            "name": p.name,
-                            "kind": _KIND.Name(p.kind),
-                            "annotation": ann(p.HasField("annotation"), p.annotation),
-                            "default": p.default if p.has_default else None,
-                        }
-                        for p in sig.parameters
-                    ],
-                    "returns": ann(sig.HasField("returns"), sig.returns),
-                    "yields": ann(sig.HasField("yields"), sig.yields),
-                    "is_async": sig.is_async,
-                    "is_generator": sig.is_generator,
-                    "doc": sig.doc,
-                }
-                for sig in sorted(node.callbacks, key=lambda c: c.name)
-            }
+            node.process_name: {sig.name: entry(sig) for sig in sorted(node.callbacks, key=lambda c: c.name)}
             for node in nodes
         },
     }

@@ -4,6 +4,8 @@
 DaffiError
  ├── InitializationError        daffi cannot start as configured
  ├── GlobalContextError         bad use of a call
+ │    └── SignatureMismatch      a stub no longer fits the callee's signature (regenerate it)
+ ├── PendingCallsLimitExceeded  Global(max_pending_calls=N) calls are open already
  ├── RemoteCallError            the remote callback raised
  ├── TimeoutError               (also a builtins.TimeoutError)
  ├── RemoteStoppedUnexpectedly  the node or the controller went away during the call
@@ -30,6 +32,17 @@ class InitializationError(DaffiError):
 
 class GlobalContextError(DaffiError):
     """Bad use of a call: unknown callback, arguments that do not fit, bad modifier."""
+
+
+class SignatureMismatch(GlobalContextError):
+    """A call through a generated stub whose signature the callee changed incompatibly since.
+
+    Raised before the callback runs; the message shows both signatures and the regenerate command.
+    """
+
+
+class PendingCallsLimitExceeded(DaffiError):
+    """The call would exceed ``Global(max_pending_calls=N)`` open calls: it was not sent."""
 
 
 class RemoteCallError(DaffiError):
@@ -92,9 +105,11 @@ __all__ = [
     "FrameTooLarge",
     "GlobalContextError",
     "InitializationError",
+    "PendingCallsLimitExceeded",
     "ProtocolViolation",
     "RemoteCallError",
     "RemoteStoppedUnexpectedly",
+    "SignatureMismatch",
     "TimeoutError",
     "TransportError",
 ]

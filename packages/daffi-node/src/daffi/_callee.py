@@ -30,6 +30,7 @@ from daffi_core.proto import daffi_pb2 as pb
 
 from daffi import _serde
 from daffi._args import Args
+from daffi._contract import ContractCheck
 from daffi._credit import Credit
 from daffi._link import Link
 from daffi._registry import REGISTRY, LocalCallback
@@ -109,6 +110,7 @@ class Callee:
         #: Sync callbacks that took longer than ``INLINE_LIMIT`` inline: they run in worker threads.
         self._slow: set[str] = set()
         self.scheduler = Scheduler()
+        self._contracts = ContractCheck(link.process_name)
 
     # -- the thread delivering frames
     def on_message(self, msg: pb.Message) -> None:
@@ -118,6 +120,8 @@ class Callee:
             if head.action == H.RUN and not head.eta:
                 cb = REGISTRY.get(head.name)
                 if cb is not None and not cb.is_generator:
+                    if head.fingerprint and self._refused(msg.peer, msg.call_id, head, cb):
+                        return
                     self._serve_plain(msg.peer, msg.call_id, cb, head, msg.payload, msg.encoding)
                     return
         elif kind == M.CANCEL:
@@ -127,6 +131,16 @@ class Callee:
                 self._settle((msg.peer, msg.call_id), running, asyncio.CancelledError())
                 return
         self._link.post(self._on_loop, msg)
+
+    def _refused(self, peer: str, call_id: int, head: pb.CallHead, cb: LocalCallback) -> bool:
+        """A call through a stub that no longer fits ``cb`` is answered with its error here."""
+        if head.fingerprint == cb.fingerprint:
+            return False
+        error = self._contracts.refusal(head, cb.signature, cb.fingerprint)
+        if error is None:
+            return False
+        self._reply_error(peer, call_id, error)
+        return True
 
     def _serve_plain(
         self, peer: str, call_id: int, cb: LocalCallback, head: pb.CallHead, payload: bytes, encoding: int
@@ -224,6 +238,8 @@ class Callee:
                         message=f"node {self._link.process_name!r} has no callback {head.name!r}",
                     ),
                 )
+                return
+            if head.fingerprint and self._refused(peer, call_id, head, cb):
                 return
             if head.action == H.STREAM:
                 running.items = queue.SimpleQueue()

@@ -15,7 +15,7 @@ from collections.abc import Iterable
 from concurrent.futures import Future
 from typing import Any, Generic, NamedTuple, TypeVar
 
-from daffi_core.errors import DaffiError, RemoteStoppedUnexpectedly, TimeoutError
+from daffi_core.errors import DaffiError, PendingCallsLimitExceeded, RemoteStoppedUnexpectedly, TimeoutError
 from daffi_core.framing import Encoded
 from daffi_core.proto import daffi_pb2 as pb
 
@@ -198,8 +198,9 @@ def call_head(
 class Caller:
     """Opens calls over the link and settles them as replies arrive (any thread)."""
 
-    def __init__(self, link: Link) -> None:
+    def __init__(self, link: Link, max_pending: int | None = None) -> None:
         self._link = link
+        self._max_pending = max_pending
         self._ids = itertools.count(1)
         self._pending: dict[int, Pending] = {}
         self._lock = threading.Lock()
@@ -215,6 +216,12 @@ class Caller:
             pending.fail(self._not_connected(pending))
             return pending
         with self._lock:
+            if self._max_pending is not None and len(self._pending) >= self._max_pending:
+                raise PendingCallsLimitExceeded(
+                    f"call to {head.name!r} not sent: {len(self._pending)} calls are open, the limit of "
+                    f"Global(max_pending_calls={self._max_pending}); collect results (AsyncResult.get()) "
+                    "before opening more, or raise the limit"
+                )
             self._pending[pending.call_id] = pending
         if timeout is not None:
             pending.timer = link.call_later(timeout, self._expire, pending)

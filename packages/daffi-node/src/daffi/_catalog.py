@@ -6,6 +6,7 @@ import threading
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future
 
+from daffi_core.contract import fingerprint
 from daffi_core.proto import daffi_pb2 as pb
 
 Nodes = dict[str, dict[str, pb.CallbackSignature]]
@@ -20,6 +21,8 @@ class Catalog:
         #: so that a call reads it without the lock.
         self._index: dict[str, pb.CallbackSignature] = {}
         self._lock = threading.Lock()
+        #: (process, callback) -> (its signature, its fingerprint), computed when a stub's call asks.
+        self._fingerprints: dict[tuple[str, str], tuple[pb.CallbackSignature, str]] = {}
         self._watchers: list[tuple[Callable[[Nodes], bool], Future[None]]] = []
 
     # -- updates (node loop)
@@ -28,6 +31,7 @@ class Catalog:
         with self._lock:
             before = set(self._nodes)
             self._nodes = {i.process_name: {c.name: c for c in i.callbacks} for i in infos}
+            self._fingerprints.clear()
             after = set(self._nodes)
         self._check()
         return after - before, before - after
@@ -43,6 +47,7 @@ class Catalog:
     def leave(self, name: str) -> bool:
         with self._lock:
             gone = self._nodes.pop(name, None) is not None
+            self._fingerprints = {k: v for k, v in self._fingerprints.items() if k[0] != name}
         self._check()
         return gone
 
@@ -85,6 +90,21 @@ class Catalog:
             return self._index.get(callback)
         with self._lock:
             return self._nodes.get(process, {}).get(callback)
+
+    def fingerprints(self, callback: str) -> set[str]:
+        """The fingerprints (``daffi_core.contract``) of ``callback`` on every node offering it."""
+        found: set[str] = set()
+        with self._lock:
+            for process, callbacks in self._nodes.items():
+                sig = callbacks.get(callback)
+                if sig is None:
+                    continue
+                cached = self._fingerprints.get((process, callback))
+                if cached is None or cached[0] is not sig:
+                    cached = (sig, fingerprint(sig))
+                    self._fingerprints[(process, callback)] = cached
+                found.add(cached[1])
+        return found
 
     def offers(self) -> dict[str, list[str]]:
         """``{process_name: [callback names]}`` of the other nodes."""

@@ -10,6 +10,7 @@ from typing import Any, TypeVar, overload
 from daffi_core.errors import InitializationError
 from daffi_core.signature import G_PARAMETER
 
+from daffi._contract import Contract
 from daffi._execute import RemoteCall, execute
 from daffi._modifiers import STREAM, Modifier, as_modifier
 from daffi._registry import register_class, register_function
@@ -67,7 +68,13 @@ class Fetcher:
     always returns the latter, so a per-call modifier overrides the decorator's.
     """
 
-    def __init__(self, func: Callable[..., Any], exec_modifier: Any = None, args_from_body: bool = False) -> None:
+    def __init__(
+        self,
+        func: Callable[..., Any],
+        exec_modifier: Any = None,
+        args_from_body: bool = False,
+        contract: Contract | None = None,
+    ) -> None:
         if inspect.isasyncgenfunction(func):
             raise InitializationError(f"fetcher {func.__qualname__}: an async generator cannot be a fetcher")
         functools.update_wrapper(self, func)
@@ -76,15 +83,18 @@ class Fetcher:
         self.exec_modifier: Modifier | None = as_modifier(exec_modifier) if exec_modifier is not None else None
         self.args_from_body = args_from_body
         self.is_async = inspect.iscoroutinefunction(func)
+        #: A generated stub's: the signature it was made from, checked by the callee on each call.
+        self.contract = contract
 
     def call(self, *args: Any, **kwargs: Any) -> RemoteCall:
         """The call, waiting for ``& MODIFIER``."""
         body = self.__wrapped__ if self.args_from_body else None
-        return RemoteCall(self.name, args, kwargs, is_async=self.is_async, body=body)
+        return RemoteCall(self.name, args, kwargs, is_async=self.is_async, body=body, contract=self.contract)
 
     def stream(self, items: Iterable[Any], modifier: Any = STREAM) -> Any:
         """``STREAM`` every item to every node offering the callback; same as ``f.call(items) & STREAM``."""
-        return execute(RemoteCall(self.name, (items,), {}, is_async=self.is_async), as_modifier(modifier))
+        call = RemoteCall(self.name, (items,), {}, is_async=self.is_async, contract=self.contract)
+        return execute(call, as_modifier(modifier))
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         modifier = self.exec_modifier

@@ -7,6 +7,7 @@ from daffi_core.errors import (
     GlobalContextError,
     RemoteCallError,
     RemoteStoppedUnexpectedly,
+    SignatureMismatch,
     TimeoutError,
 )
 from daffi_core.proto import daffi_pb2 as pb
@@ -29,6 +30,8 @@ def from_wire(error: pb.Error, peer: str) -> DaffiError:
         return TimeoutError(error.message)
     if kind == E.UNKNOWN_CALLBACK:
         return UnableToFindCandidate(error.message)
+    if kind == E.SIGNATURE_MISMATCH:
+        return SignatureMismatch(error.message)
     if kind in (E.BAD_ARGUMENTS, E.NO_SUCH_NODE):
         return GlobalContextError(error.message)
     where = f" on {peer!r}" if peer else ""

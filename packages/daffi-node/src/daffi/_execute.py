@@ -18,9 +18,10 @@ from daffi import _serde
 from daffi._args import Args
 from daffi._bridge import async_library, wait
 from daffi._caller import Pending, RemoteIterator, Reply, call_head, decode
+from daffi._contract import Contract
 from daffi._errors import UnableToFindCandidate
 from daffi._modifiers import BG, BROADCAST, FG, PERIOD, STREAM, Modifier, as_modifier
-from daffi._node import Node, current
+from daffi._node import CallingNode, current
 from daffi._registry import REGISTRY
 from daffi._results import AsyncResult, AwaitableValue, Outcome, ScheduledTask
 from daffi._v1 import CallMethods
@@ -36,7 +37,7 @@ RECONNECT_GRACE = 5.0
 class RemoteCall(CallMethods):
     """A call waiting for its execution modifier: ``f(...) & FG`` (or, as in daffi 1.x, ``f(...).fg()``)."""
 
-    __slots__ = ("args", "body", "is_async", "kwargs", "name", "node")
+    __slots__ = ("args", "body", "contract", "is_async", "kwargs", "name", "node")
 
     def __init__(
         self,
@@ -46,7 +47,8 @@ class RemoteCall(CallMethods):
         *,
         is_async: bool = False,
         body: Callable[..., Any] | None = None,
-        node: Callable[[], Node] | None = None,
+        node: Callable[[], CallingNode] | None = None,
+        contract: Contract | None = None,
     ) -> None:
         self.name = name
         self.args = args
@@ -55,6 +57,8 @@ class RemoteCall(CallMethods):
         self.body = body
         #: The node to call through (a Global's ``g.call``); the running one when None.
         self.node = node
+        #: A generated stub's contract (None for other fetchers).
+        self.contract = contract
 
     def __and__(self, modifier: Any) -> Any:
         return execute(self, as_modifier(modifier))
@@ -81,7 +85,7 @@ def _execute(call: RemoteCall, mod: Modifier) -> Any:
             f"callback {call.name!r} is a generator: its items stream back under FG only (got {mod.name})"
         )
     if isinstance(mod, BROADCAST):
-        outcome = _start(node, sig, args, kwargs, mod, fanout=H.ALL, kind="all", finish=_gather)
+        outcome = _start(node, sig, args, kwargs, mod, call.contract, fanout=H.ALL, kind="all", finish=_gather)
         return AwaitableValue(outcome) if call.is_async else outcome.result()
     if isinstance(mod, PERIOD):
         schedule = pb.Schedule(at_time=mod.at_time or (), interval=mod.interval or 0.0)
@@ -91,18 +95,20 @@ def _execute(call: RemoteCall, mod: Modifier) -> Any:
                 lambda process, uuid: cancel_scheduled(node, process, uuid), reply.peer, decode(reply), call.name
             )
 
-        outcome = _start(node, sig, args, kwargs, mod, action=H.SCHEDULE, schedule=schedule, finish=scheduled)
+        outcome = _start(
+            node, sig, args, kwargs, mod, call.contract, action=H.SCHEDULE, schedule=schedule, finish=scheduled
+        )
         return AwaitableValue(outcome) if call.is_async else outcome.result()
     if sig.is_generator:
-        return RemoteIterator(node.caller, _open(node, sig, args, kwargs, mod, kind="gen"))
-    outcome = _start(node, sig, args, kwargs, mod, finish=decode)
+        return RemoteIterator(node.caller, _open(node, sig, args, kwargs, mod, call.contract, kind="gen"))
+    outcome = _start(node, sig, args, kwargs, mod, call.contract, finish=decode)
     if isinstance(mod, BG):
         return AsyncResult(outcome, call.name, outcome.call_id)
     assert isinstance(mod, FG)
     return AwaitableValue(outcome) if call.is_async else outcome.result()
 
 
-def _arguments(node: Node, call: RemoteCall) -> tuple[tuple[Any, ...], dict[str, Any]]:
+def _arguments(node: CallingNode, call: RemoteCall) -> tuple[tuple[Any, ...], dict[str, Any]]:
     """The callback's arguments: as given, or what an ``args_from_body`` body returns."""
     if call.body is None:
         return call.args, call.kwargs
@@ -114,7 +120,7 @@ def _arguments(node: Node, call: RemoteCall) -> tuple[tuple[Any, ...], dict[str,
     return (result,), {}
 
 
-def _run_body(node: Node, call: RemoteCall) -> Any:
+def _run_body(node: CallingNode, call: RemoteCall) -> Any:
     assert call.body is not None
     if inspect.iscoroutinefunction(call.body):
         body = call.body
@@ -126,7 +132,7 @@ def _run_body(node: Node, call: RemoteCall) -> Any:
     return call.body(*call.args, **call.kwargs)
 
 
-def _signature(node: Node, name: str) -> pb.CallbackSignature:
+def _signature(node: CallingNode, name: str) -> pb.CallbackSignature:
     """The callee's announced signature, waiting briefly for a node that is still starting."""
     sig = node.catalog.signature(name)
     if sig is not None:
@@ -187,46 +193,65 @@ def _check(sig: pb.CallbackSignature, args: tuple[Any, ...], kwargs: dict[str, A
         ) from None
 
 
-def _connected(node: Node, name: str) -> None:
+def _connected(node: CallingNode, name: str) -> None:
     if not node.connected and not node.link.wait_connected(RECONNECT_GRACE):
         raise RemoteStoppedUnexpectedly(
-            f"call to {name!r} failed: not connected to the controller at {node.address} (still reconnecting)"
+            f"call to {name!r} failed: not connected to the controller at {node.link.address} (still reconnecting)"
         )
 
 
 def _open(
-    node: Node,
+    node: CallingNode,
     sig: pb.CallbackSignature,
     args: tuple[Any, ...],
     kwargs: dict[str, Any],
     mod: Modifier,
+    contract: Contract | None,
     *,
     kind: str = "one",
     fanout: int = H.ONE,
     action: int = H.RUN,
     schedule: pb.Schedule | None = None,
 ) -> Pending:
-    _check(sig, args, kwargs)
+    differs = contract is not None and _differs(node, contract)
+    # A stub made from another signature: its arguments fit the stub (mypy saw to it); whether
+    # they still fit the callback is the callee's verdict (SignatureMismatch), not a local guess.
+    _check(contract.signature if differs and contract is not None else sig, args, kwargs)
     try:
         payload, encoding = _serde.dumps((args, kwargs))
     except Exception as exc:
         raise GlobalContextError(f"cannot serialize the arguments of {sig.name!r}: {exc}") from exc
     _connected(node, sig.name)
     head = call_head(sig.name, mod, fanout=fanout, action=action, schedule=schedule)
+    if contract is not None:
+        _stamp(head, contract, differs)
     return node.caller.open(head, payload, encoding, kind, mod.timeout)
 
 
+def _differs(node: CallingNode, contract: Contract) -> bool:
+    """Some node offering the callback announced a signature other than the stub's."""
+    return node.catalog.fingerprints(contract.signature.name) != {contract.fingerprint}
+
+
+def _stamp(head: pb.CallHead, contract: Contract, differs: bool) -> None:
+    """What a call through a stub carries: the fingerprint, and the signature when it may be needed."""
+    head.fingerprint = contract.fingerprint
+    if differs:
+        head.expected.CopyFrom(contract.signature)
+
+
 def _start(
-    node: Node,
+    node: CallingNode,
     sig: pb.CallbackSignature,
     args: tuple[Any, ...],
     kwargs: dict[str, Any],
     mod: Modifier,
+    contract: Contract | None,
     *,
     finish: Callable[[Any], Any],
     **options: Any,
 ) -> Outcome[Any]:
-    pending = _open(node, sig, args, kwargs, mod, **options)
+    pending = _open(node, sig, args, kwargs, mod, contract, **options)
     return Outcome(pending.future, finish, f"remote callback {sig.name!r}", pending.call_id, node.caller.wait)
 
 
@@ -248,7 +273,7 @@ def _gather(replies: Any) -> dict[str, Any]:
     return results
 
 
-def _stream(node: Node, call: RemoteCall, mod: STREAM) -> Any:
+def _stream(node: CallingNode, call: RemoteCall, mod: STREAM) -> Any:
     if call.body is not None:
         items: Any = _run_body_items(call)
     else:
@@ -263,6 +288,8 @@ def _stream(node: Node, call: RemoteCall, mod: STREAM) -> Any:
     _signature(node, call.name)
     _connected(node, call.name)
     head = call_head(call.name, mod, fanout=H.ALL, action=H.STREAM)
+    if call.contract is not None:
+        _stamp(head, call.contract, _differs(node, call.contract))
 
     def push() -> None:
         pending = node.caller.open(head, b"", 0, "stream", None)
@@ -300,7 +327,7 @@ def _run_body_items(call: RemoteCall) -> Iterable[Any]:
 # ---------------------------------------------------------------- operations on a named node
 
 
-def system(node: Node, remote_process: str, op: str, arg: Any, timeout: float | None = None) -> Any:
+def system(node: CallingNode, remote_process: str, op: str, arg: Any, timeout: float | None = None) -> Any:
     """Run node-runtime operation ``op`` on ``remote_process`` (``transfer_and_call`` & co.)."""
     if not node.catalog.has_process(remote_process):
         raise GlobalContextError(
@@ -312,6 +339,6 @@ def system(node: Node, remote_process: str, op: str, arg: Any, timeout: float | 
     return decode(wait(pending.future, None, f"{op} on {remote_process!r}", node.caller.wait))
 
 
-def cancel_scheduled(node: Node, remote_process: str, uuid: str) -> bool:
+def cancel_scheduled(node: CallingNode, remote_process: str, uuid: str) -> bool:
     """Cancel a PERIOD task; False when it had already finished or been cancelled."""
     return bool(system(node, remote_process, "cancel_scheduled_task", uuid))

@@ -90,6 +90,7 @@ class Global:
         connect_timeout: float = 30.0,
         async_backend: str | None = None,
         transport: str | None = None,
+        max_pending_calls: int | None = None,
     ) -> None:
         """Start the components.
 
@@ -109,11 +110,20 @@ class Global:
         ``transport`` (default ``$DAFFI_TRANSPORT``, else ``"auto"``) is how frames travel:
         ``"grpc"``, ``"socket"`` (length-prefixed frames over plain sockets), or ``"auto"``: the
         socket transport on a UNIX socket, gRPC on TCP. Node and controller must use the same.
+
+        ``max_pending_calls`` (default: no limit) bounds the calls this node has open at once: the
+        call that would exceed it fails at once with ``PendingCallsLimitExceeded``, unsent.
         """
         if forked_from() is not None:
             raise InitializationError(FORK_ADVICE.format(pid=forked_from()))
         if not (init_controller or init_node):
             raise InitializationError("nothing to start: init_controller and init_node are both False")
+        if max_pending_calls is not None and (
+            isinstance(max_pending_calls, bool) or not isinstance(max_pending_calls, int) or max_pending_calls < 1
+        ):
+            raise InitializationError(
+                f"max_pending_calls must be a whole number of at least 1, not {max_pending_calls!r}"
+            )
         if async_backend not in (None, "asyncio", "trio"):
             raise InitializationError(f"async_backend must be 'asyncio' or 'trio', not {async_backend!r}")
         if init_controller and host is not None and port is None and unix_sock_path is None:
@@ -163,6 +173,7 @@ class Global:
                     self._runner,
                     hooks,
                     keepalive=self._keepalive,
+                    max_pending_calls=max_pending_calls,
                 )
                 _node.attach(self, self._node)
                 self._node.start(connect_timeout)

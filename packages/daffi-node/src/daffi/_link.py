@@ -40,7 +40,6 @@ class Link(Protocol):
 
     process_name: str
     address: Address
-    runtime: Runtime
 
     @property
     def connected(self) -> bool:

@@ -12,7 +12,7 @@ import os
 import threading
 import time
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, Protocol
 
 from daffi_core import framing
 from daffi_core.address import Address
@@ -39,6 +39,23 @@ Hook = Callable[[str], Any]
 _DRAIN_POLL = 0.01
 
 
+class CallingNode(Protocol):
+    """What a fetcher calls through: ``Node``, or the in-process fakes of ``daffi.testing``."""
+
+    process_name: str
+    catalog: Catalog
+    caller: Caller
+    link: Link
+
+    @property
+    def connected(self) -> bool:
+        """Calls can be sent now."""
+
+    @property
+    def runner(self) -> AsyncRunner:
+        """Runs the coroutine body of an ``args_from_body`` fetcher."""
+
+
 class Node:
     """The node of this process: connects, serves, calls, and keeps its view of the other nodes."""
 
@@ -55,6 +72,7 @@ class Node:
         hooks: Mapping[str, Hook | None],
         *,
         keepalive: float = DEFAULT_KEEPALIVE,
+        max_pending_calls: int | None = None,
     ) -> None:
         #: What a callback's ``g`` parameter and the hooks receive (the Global).
         self.owner = owner
@@ -77,7 +95,7 @@ class Node:
             from daffi._grpc_link import GrpcLink  # grpc is imported only by nodes that speak it
 
             self.link = GrpcLink(process_name, address, security, runtime, handlers, keepalive)
-        self.caller = Caller(self.link)
+        self.caller = Caller(self.link, max_pending_calls)
         self.callee = Callee(self.link, pool, runner, owner)
         self._unlisten = REGISTRY.listen(self._announce_soon)
 
@@ -170,7 +188,7 @@ class Node:
 
 _lock = threading.Lock()
 #: (the running Global, its node or None) of this process.
-_current: tuple[Any, Node | None] | None = None
+_current: tuple[Any, CallingNode | None] | None = None
 #: Set in a child forked from a process that ran a node: its threads did not survive the fork.
 _forked_from: int | None = None
 FORK_ADVICE = (
@@ -211,7 +229,7 @@ def install(owner: Any, describe: str) -> None:
         _current = (owner, None)
 
 
-def attach(owner: Any, node: Node) -> None:
+def attach(owner: Any, node: CallingNode) -> None:
     """``node`` is ``owner``'s."""
     global _current
     with _lock:
@@ -232,7 +250,7 @@ def running() -> Any:
     return current[0] if current is not None else None
 
 
-def current(for_name: str = "") -> Node:
+def current(for_name: str = "") -> CallingNode:
     """The node of the running Global (what a fetcher without a Global of its own calls through)."""
     check_not_forked()
     current = _current
@@ -244,4 +262,14 @@ def current(for_name: str = "") -> Node:
     return current[1]
 
 
-__all__ = ["Node", "attach", "check_not_forked", "current", "forked_from", "install", "running", "uninstall"]
+__all__ = [
+    "CallingNode",
+    "Node",
+    "attach",
+    "check_not_forked",
+    "current",
+    "forked_from",
+    "install",
+    "running",
+    "uninstall",
+]

@@ -9,6 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from daffi_core.contract import fingerprint
 from daffi_core.errors import InitializationError
 from daffi_core.proto import daffi_pb2 as pb
 from daffi_core.signature import G_PARAMETER, describe
@@ -28,6 +29,11 @@ class LocalCallback:
     takes_g: bool
     #: positional parameters besides ``g`` (-1: takes *args); decides how stream items unpack
     positional: int
+
+    @functools.cached_property
+    def fingerprint(self) -> str:
+        """What a call through a stub made from this exact signature carries (``daffi_core.contract``)."""
+        return fingerprint(self.signature)
 
 
 class CallbackRegistry:

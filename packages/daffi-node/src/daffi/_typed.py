@@ -13,6 +13,10 @@ from __future__ import annotations
 from collections.abc import Callable, Coroutine, Iterable
 from typing import Any, ParamSpec, Protocol, TypeVar, overload
 
+from daffi_core.proto import daffi_pb2 as pb
+from daffi_core.signature import describe
+
+from daffi._contract import Contract
 from daffi._decorators import Fetcher
 from daffi._durations import Duration
 from daffi._modifiers import BG, BROADCAST, FG, PERIOD, STREAM, AtTime
@@ -107,15 +111,45 @@ class AsyncRemote(Protocol[P, R]):
     def stream(self, items: Iterable[Any], modifier: type[STREAM] | STREAM = ...) -> AwaitableValue[None]: ...
 
 
+class _Decorate(Protocol):
+    """What ``remote(contract=...)`` returns: ``remote`` itself, applied to the function."""
+
+    @overload
+    def __call__(self, func: Callable[P, Coroutine[Any, Any, R]], /) -> AsyncRemote[P, R]: ...  # type: ignore[overload-overlap]
+    @overload
+    def __call__(self, func: Callable[P, R], /) -> Remote[P, R]: ...
+
+
 @overload
-def remote(func: Callable[P, Coroutine[Any, Any, R]]) -> AsyncRemote[P, R]: ...  # type: ignore[overload-overlap]
+def remote(func: Callable[P, Coroutine[Any, Any, R]], /) -> AsyncRemote[P, R]: ...  # type: ignore[overload-overlap]
 @overload
-def remote(func: Callable[P, R]) -> Remote[P, R]: ...
+def remote(func: Callable[P, R], /) -> Remote[P, R]: ...
+@overload
+def remote(*, contract: str) -> _Decorate: ...
 
 
-def remote(func: Callable[..., Any]) -> Any:
-    """A fetcher typed by ``func``'s signature that runs the remote callback of the same name (``FG``)."""
-    return Fetcher(func, FG)
+def remote(func: Callable[..., Any] | None = None, /, *, contract: str | None = None) -> Any:
+    """A fetcher typed by ``func``'s signature that runs the remote callback of the same name (``FG``).
+
+    Generated stubs pass ``contract``, the callee's signature they were made from: each call carries
+    its fingerprint, and a callee whose signature changed incompatibly since refuses the call with
+    ``SignatureMismatch`` before running it.
+    """
+
+    def decorate(func: Callable[..., Any]) -> Fetcher:
+        parsed = Contract.parse(contract, func.__module__) if contract is not None else None
+        return Fetcher(func, FG, contract=parsed)
+
+    return decorate if func is None else decorate(func)
 
 
-__all__ = ["AsyncCall", "AsyncRemote", "Call", "Remote", "remote"]
+def signature_of(stub: Any) -> pb.CallbackSignature:
+    """The callee signature ``stub`` was made from: its contract's, else its own function's."""
+    if not isinstance(stub, Fetcher):
+        raise TypeError(f"{stub!r} is not a fetcher (a generated stub or an @fetcher function)")
+    if stub.contract is not None:
+        return stub.contract.signature
+    return describe(stub.__wrapped__, stub.name)
+
+
+__all__ = ["AsyncCall", "AsyncRemote", "Call", "Remote", "remote", "signature_of"]

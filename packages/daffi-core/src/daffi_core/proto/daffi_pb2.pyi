@@ -662,6 +662,8 @@ class CallHead(_message.Message):
     TIMEOUT_FIELD_NUMBER: _builtins.int
     ETA_FIELD_NUMBER: _builtins.int
     SCHEDULE_FIELD_NUMBER: _builtins.int
+    FINGERPRINT_FIELD_NUMBER: _builtins.int
+    EXPECTED_FIELD_NUMBER: _builtins.int
     name: _builtins.str
     fanout: Global___CallHead.Fanout.ValueType
     target: _builtins.str
@@ -672,8 +674,15 @@ class CallHead(_message.Message):
     """seconds, 0 = none; the callee cancels after it"""
     eta: _builtins.float
     """seconds to wait on the callee before running"""
+    fingerprint: _builtins.str
+    """A call through a generated stub: the fingerprint of the callee signature the stub was made
+    from (daffi_core.contract), and that signature itself when the caller knows of a callee
+    whose fingerprint differs. The callee refuses an incompatible call (SIGNATURE_MISMATCH).
+    """
     @_builtins.property
     def schedule(self) -> Global___Schedule: ...
+    @_builtins.property
+    def expected(self) -> Global___CallbackSignature: ...
     def __init__(
         self,
         *,
@@ -685,10 +694,12 @@ class CallHead(_message.Message):
         timeout: _builtins.float = ...,
         eta: _builtins.float = ...,
         schedule: Global___Schedule | None = ...,
+        fingerprint: _builtins.str = ...,
+        expected: Global___CallbackSignature | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["schedule", b"schedule"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["expected", b"expected", "schedule", b"schedule"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["action", b"action", "eta", b"eta", "fanout", b"fanout", "name", b"name", "return_result", b"return_result", "schedule", b"schedule", "target", b"target", "timeout", b"timeout"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["action", b"action", "eta", b"eta", "expected", b"expected", "fanout", b"fanout", "fingerprint", b"fingerprint", "name", b"name", "return_result", b"return_result", "schedule", b"schedule", "target", b"target", "timeout", b"timeout"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -746,6 +757,8 @@ class Error(_message.Message):
         SERIALIZATION: Error._Kind.ValueType  # 8
         """the result could not be serialized"""
         INTERNAL: Error._Kind.ValueType  # 9
+        SIGNATURE_MISMATCH: Error._Kind.ValueType  # 10
+        """the caller's stub no longer fits the callback's signature"""
 
     class Kind(_Kind, metaclass=_KindEnumTypeWrapper): ...
     KIND_UNSPECIFIED: Error.Kind.ValueType  # 0
@@ -764,6 +777,8 @@ class Error(_message.Message):
     SERIALIZATION: Error.Kind.ValueType  # 8
     """the result could not be serialized"""
     INTERNAL: Error.Kind.ValueType  # 9
+    SIGNATURE_MISMATCH: Error.Kind.ValueType  # 10
+    """the caller's stub no longer fits the callback's signature"""
 
     KIND_FIELD_NUMBER: _builtins.int
     TYPE_NAME_FIELD_NUMBER: _builtins.int
