@@ -11,7 +11,8 @@ from daffi._caller import RemoteIterator
 from daffi._decorators import Fetcher
 from daffi._typed import AsyncRemote, Remote, signature_of
 from daffi.testing._clock import FakeClock
-from daffi.testing._switchboard import Served, Switchboard
+from daffi.testing._switchboard import Switchboard
+from daffi.testing._work import Served
 
 P = ParamSpec("P")
 R = TypeVar("R")
