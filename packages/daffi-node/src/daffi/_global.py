@@ -445,39 +445,35 @@ def _tls_settings(
 
 
 @contextlib.contextmanager
-def _signals_ignored() -> Iterator[None]:
+def _stop_signals(handler: Any) -> Iterator[None]:
+    """SIGINT and SIGTERM go to ``handler`` meanwhile (main thread only: elsewhere nothing changes)."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    previous = {sig: signal.signal(sig, signal.SIG_IGN) for sig in (signal.SIGINT, signal.SIGTERM)}
+    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         yield
     finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
+        for sig, old in previous.items():
+            signal.signal(sig, old)
 
 
-@contextlib.contextmanager
-def _signals_stop(g: Global) -> Iterator[None]:
+def _signals_ignored() -> contextlib.AbstractContextManager[None]:
+    return _stop_signals(signal.SIG_IGN)
+
+
+def _signals_stop(g: Global) -> contextlib.AbstractContextManager[None]:
     """While an async ``join`` waits: SIGINT and SIGTERM stop ``g`` (in a thread) instead of raising.
 
     Raising from a signal handler would unwind whatever the event loop runs, leaving the
     components running; asyncio's runner would cancel the main task instead of stopping them.
     """
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
         log.info("%r stopping on a signal", g.process_name)
         threading.Thread(target=g.stop, name="daffi-stop", daemon=True).start()
 
-    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        yield
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
+    return _stop_signals(on_signal)
 
 
 @contextlib.contextmanager
