@@ -380,6 +380,9 @@ class Stream:
                 self.name = first.frames[0].hello.process_name  # the name the controller knows it by
         return item  # Connect has no deserializer: the servicer gets the bytes as they came
 
+    def peer(self) -> str:
+        return "ipv4:127.0.0.1:1"  # where gRPC says a stream comes from
+
     async def write(self, data: object) -> None:
         if self.stalled is not None:
             await self.stalled.wait()
@@ -542,7 +545,8 @@ def _check(run: Run) -> None:
     routes = router._routes
     if len(routes) > run.calls_in:
         raise run.fail(f"{len(routes)} open calls after {run.calls_in} CALL frames")
-    for key, targets in routes.items():
+    for key, route in routes.items():
+        targets = route.targets
         if not targets:
             raise run.fail(f"call {key} is open with no callee")
         for name in (key[0], *targets):

@@ -207,6 +207,9 @@ class _Stream:
     async def write(self, data: bytes) -> None:
         await self.writable.wait()
 
+    def peer(self) -> str:
+        return "ipv4:127.0.0.1:1"
+
 
 def test_frames_of_a_node_that_has_left_are_not_dispatched() -> None:
     """A leaving node's handler drains its writer for up to 2 s; its reader used to dispatch meanwhile: callbacks

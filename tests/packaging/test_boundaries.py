@@ -121,7 +121,9 @@ LAYERS: dict[str, list[set[str]]] = {
     "daffi-node/src/daffi": [
         # leaves: values, serialization, the registry and catalog, threads, the loop runtime
         {"__about__", "_args", "_bridge", "_catalog", "_contract", "_credit", "_durations", "_errors", "_modifiers"}
-        | {"_registry", "_runtime", "_scheduler", "_serde", "_wire", "_workers"},
+        | {"_registry", "_runtime", "_scheduler", "_serde", "_wire", "_workers"}
+        # what watches calls (Observer), and its two kinds: the node's counters and its spans
+        | {"_observe", "_metrics", "_tracing"},
         {"_link", "_grpc_link", "_socket_link"},  # one connection to the controller behind `Link`
         {"_caller", "_callee"},  # calls out and calls in, on a Link
         {"_node"},  # the assembly and the process-wide current node
@@ -132,10 +134,11 @@ LAYERS: dict[str, list[set[str]]] = {
         {"async_result", "decorators", "exceptions", "execution_modifiers", "globals", "remote_call"},
     ],
     "daffi-controller/src/daffi_controller": [
-        {"__about__", "config", "registry"},
+        {"__about__", "config", "registry", "stats"},
         {"router"},
         {"switchboard"},  # what every front shares: hello, join, leave, routing
         {"grpc_service", "socket_service"},  # the fronts, one per transport
+        {"metrics"},  # the counters served as Prometheus families
         {"server"},
         {"cli", "__main__", "__init__"},
     ],

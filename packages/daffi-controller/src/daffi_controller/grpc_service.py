@@ -41,7 +41,7 @@ _HEALTH = "/grpc.health.v1.Health/"
 
 
 class ControllerServicer(pb_grpc.ControllerServicer):
-    """``Connect`` and ``GetCatalog`` over gRPC, on a ``Switchboard``."""
+    """``Connect``, ``GetCatalog`` and ``Inspect`` over gRPC, on a ``Switchboard``."""
 
     def __init__(self, hello_timeout: float = 10.0, board: Switchboard | None = None) -> None:
         #: A stream that has not said Hello by then is closed (it holds a handler until then).
@@ -56,13 +56,18 @@ class ControllerServicer(pb_grpc.ControllerServicer):
     ) -> pb.Catalog:
         return self.board.catalog()
 
+    async def Inspect(  # type: ignore[override]
+        self, request: pb.InspectRequest, context: grpc.aio.ServicerContext[pb.InspectRequest, pb.Inspection]
+    ) -> pb.Inspection:
+        return self.board.inspection()
+
     async def Connect(  # type: ignore[override]
         self, request_iterator: AsyncIterator[bytes], context: Context
     ) -> None:
         hello = await self._read_hello(context)
         if hello is None:
             return
-        peer = Peer(hello.process_name, Outbox())
+        peer = Peer(hello.process_name, Outbox(), address=_address(context.peer()))
         writer = asyncio.create_task(self._write(peer, context))
         closing = asyncio.create_task(self._closing.wait())
         reader: asyncio.Task[str] | None = None
@@ -179,20 +184,25 @@ def _refusal(method: str) -> grpc.RpcMethodHandler[Any, Any]:
 
 def register(servicer: ControllerServicer, server: grpc.aio.Server) -> None:
     """Serve ``servicer`` on ``server``: ``Connect`` with raw bytes (the switchboard parses and
-    serializes batches itself, so forwarded payloads are not copied), ``GetCatalog`` as generated."""
-    handlers = {
+    serializes batches itself, so forwarded payloads are not copied), ``GetCatalog`` and ``Inspect`` as generated."""
+    handlers: dict[str, grpc.RpcMethodHandler[Any, Any]] = {
         "Connect": grpc.stream_stream_rpc_method_handler(servicer.Connect),
         "GetCatalog": grpc.unary_unary_rpc_method_handler(
             servicer.GetCatalog,
             request_deserializer=pb.CatalogRequest.FromString,
             response_serializer=pb.Catalog.SerializeToString,
         ),
+        "Inspect": grpc.unary_unary_rpc_method_handler(
+            servicer.Inspect,
+            request_deserializer=pb.InspectRequest.FromString,
+            response_serializer=pb.Inspection.SerializeToString,
+        ),
     }
     server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(SERVICE, handlers),))
 
 
 class GrpcFront:
-    """Serves ``Connect``, ``GetCatalog`` and ``grpc.health.v1`` on a gRPC server."""
+    """Serves ``Connect``, ``GetCatalog``, ``Inspect`` and ``grpc.health.v1`` on a gRPC server."""
 
     def __init__(self, config: ServerConfig, board: Switchboard) -> None:
         self._config = config
@@ -230,6 +240,12 @@ class GrpcFront:
         if server is not None:
             self.servicer.close()
             await server.stop(grace)
+
+
+def _address(peer: str) -> str:
+    """gRPC's ``ipv4:127.0.0.1:5000`` / ``ipv6:[::1]:5000`` as ``host:port``; ``unix:...`` as is."""
+    kind, _, rest = peer.partition(":")
+    return rest if kind in ("ipv4", "ipv6") else peer
 
 
 def _bind_reason(address: Address) -> str:

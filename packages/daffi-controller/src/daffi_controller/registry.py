@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -34,15 +35,23 @@ class Sink(Protocol):
 
 @dataclass(eq=False)
 class Peer:
-    """One connected node: its name, where its frames go, and its callbacks."""
+    """One connected node: its name, where its frames go, its callbacks, and what it has exchanged."""
 
     name: str
     sink: Sink
     callbacks: dict[str, pb.CallbackSignature] = field(default_factory=dict)
+    #: Where its connection comes from (``host:port``, or ``unix:`` and the socket path).
+    address: str = ""
+    since: float = field(default_factory=time.time)
+    #: Bytes of frames queued for it, and of batches received from it.
+    sent: int = 0
+    received: int = 0
 
     def send(self, frame: pb.Frame | Encoded) -> None:
         """Queue a frame for the node: a protobuf one, or one already encoded (forwarded traffic)."""
-        self.sink.put(frame if isinstance(frame, Encoded) else framing.frame(frame))
+        encoded = frame if isinstance(frame, Encoded) else framing.frame(frame)
+        self.sent += encoded.size
+        self.sink.put(encoded)
 
     def info(self) -> pb.NodeInfo:
         return pb.NodeInfo(process_name=self.name, callbacks=self.callbacks.values())

@@ -8,26 +8,43 @@ so its payload is never copied by Python code.
 from __future__ import annotations
 
 import logging
+import time
 
 from daffi_core import framing
 from daffi_core.framing import Encoded
 from daffi_core.proto import daffi_pb2 as pb
 from daffi_core.protocol import DOWNSTREAM, UPSTREAM
+from daffi_core.stats import DEFAULT_MODIFIER, ERROR, STOPPED, outcome_of
 
 from daffi_controller.registry import Peer, Registry
+from daffi_controller.stats import Stats
 
 log = logging.getLogger("daffi.controller")
 
 RouteKey = tuple[str, int]  # (caller name, call id)
 M = pb.Message
+_clock = time.perf_counter
+
+
+class Route:
+    """One open call: the callees that still owe it a final REPLY, and what the counters need."""
+
+    __slots__ = ("modifier", "name", "started", "targets")
+
+    def __init__(self, name: str, modifier: str, targets: set[str]) -> None:
+        self.name = name
+        self.modifier = modifier
+        self.targets = targets
+        self.started = _clock()
 
 
 class Router:
     """Open calls and the callees that still owe them a final REPLY."""
 
-    def __init__(self, registry: Registry) -> None:
+    def __init__(self, registry: Registry, stats: Stats | None = None) -> None:
         self.registry = registry
-        self._routes: dict[RouteKey, set[str]] = {}
+        self.stats = stats or Stats()
+        self._routes: dict[RouteKey, Route] = {}
         self._by_callee: dict[str, set[RouteKey]] = {}
         self._by_caller: dict[str, set[RouteKey]] = {}
         #: Receivers fed since the servicer last looked whose outbox is over its high-water mark.
@@ -37,15 +54,24 @@ class Router:
     def open_calls(self) -> int:
         return len(self._routes)
 
+    def in_flight(self) -> dict[str, dict[str, int]]:
+        """Calls each node is serving now, by callback (for ``inspect``)."""
+        serving: dict[str, dict[str, int]] = {}
+        for route in self._routes.values():
+            for name in route.targets:
+                per_node = serving.setdefault(name, {})
+                per_node[route.name] = per_node.get(route.name, 0) + 1
+        return serving
+
     def handle(self, sender: Peer, msg: pb.Message, raw: memoryview | None = None) -> None:
         """Route ``msg`` from ``sender``; ``raw`` is its serialized form when the batch gave it."""
         kind = msg.kind
         if kind == M.CALL and not msg.continuation:
             self._open(sender, msg, raw)
         elif kind in DOWNSTREAM:
-            targets = self._routes.get((sender.name, msg.call_id))
-            if targets:
-                self._deliver(_relayed(msg, raw, sender.name), targets)
+            route = self._routes.get((sender.name, msg.call_id))
+            if route is not None and route.targets:
+                self._deliver(_relayed(msg, raw, sender.name), route.targets)
         elif kind in UPSTREAM:
             self._upstream(sender, msg, raw)
         else:
@@ -59,11 +85,12 @@ class Router:
             return
         targets = self._targets(caller, head, msg.call_id)
         if targets is None:
+            self.stats.finished(head.name, _modifier(head), ERROR, 0.0)
             return
         if head.fanout == pb.CallHead.ALL:
             caller.send(pb.Frame(message=M(kind=M.ACCEPTED, call_id=msg.call_id, targets=[t.name for t in targets])))
         names = {t.name for t in targets}
-        self._routes[key] = names
+        self._routes[key] = Route(head.name, _modifier(head), names)
         self._by_caller.setdefault(caller.name, set()).add(key)
         for name in names:
             self._by_callee.setdefault(name, set()).add(key)
@@ -117,17 +144,19 @@ class Router:
     def _upstream(self, callee: Peer, msg: pb.Message, raw: memoryview | None) -> None:
         key = (msg.peer, msg.call_id)
         if msg.kind == M.REPLY and not msg.more:
-            self._settle(key, callee.name)
+            self._settle(key, callee.name, outcome_of(msg.error if msg.HasField("error") else None))
         caller = self.registry.nodes.get(msg.peer)
         if caller is not None:
             self._forward(caller, _relayed(msg, raw, callee.name))
 
-    def _settle(self, key: RouteKey, callee: str) -> None:
-        """``callee`` owes ``key`` nothing more; forget the route once nobody does."""
-        targets = self._routes.get(key)
-        if targets is None:
+    def _settle(self, key: RouteKey, callee: str, outcome: str) -> None:
+        """``callee`` owes ``key`` nothing more (counted as ``outcome``); forget the route once nobody does."""
+        route = self._routes.get(key)
+        if route is None or callee not in route.targets:
             return
+        targets = route.targets
         targets.discard(callee)
+        self.stats.finished(route.name, route.modifier, outcome, _clock() - route.started)
         keys = self._by_callee.get(callee)
         if keys is not None:
             keys.discard(key)
@@ -145,7 +174,7 @@ class Router:
         """Fail the calls a departed node owed, and cancel the calls it had made."""
         for key in list(self._by_callee.get(name, ())):
             caller = self.registry.nodes.get(key[0])
-            self._settle(key, name)
+            self._settle(key, name, STOPPED)
             if caller is not None:
                 caller.send(
                     pb.Frame(
@@ -160,11 +189,13 @@ class Router:
                     )
                 )
         for key in list(self._by_caller.get(name, ())):
-            targets = self._routes.get(key, set())
+            route = self._routes.get(key)
+            if route is None:
+                continue
             cancel = framing.frame(pb.Frame(message=M(kind=M.CANCEL, call_id=key[1], peer=name)))
-            self._deliver(cancel, targets)
-            for target in list(targets):
-                self._settle(key, target)
+            self._deliver(cancel, route.targets)
+            for target in list(route.targets):
+                self._settle(key, target, STOPPED)
 
     def _deliver(self, frame: Encoded, names: set[str]) -> None:
         for name in names:
@@ -190,6 +221,12 @@ class Router:
         )
 
 
+def _modifier(head: pb.CallHead) -> str:
+    if head.modifier:
+        return head.modifier
+    return "SYSTEM" if head.action == pb.CallHead.SYSTEM else DEFAULT_MODIFIER
+
+
 def _relayed(msg: pb.Message, raw: memoryview | None, peer: str) -> Encoded:
     """``msg`` as it goes on, from (or to) ``peer``: its own bytes when known, else re-serialized."""
     if raw is not None:
@@ -198,4 +235,4 @@ def _relayed(msg: pb.Message, raw: memoryview | None, peer: str) -> Encoded:
     return framing.reencoded(msg)
 
 
-__all__ = ["Router"]
+__all__ = ["Route", "Router"]

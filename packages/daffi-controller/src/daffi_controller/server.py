@@ -7,13 +7,16 @@ import logging
 import os
 import socket
 import stat
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from daffi_core.address import Address
 from daffi_core.errors import InitializationError
 from daffi_core.keepalive import DEFAULT_KEEPALIVE
 from daffi_core.security import ServerTLS
 from daffi_core.transport import GRPC, SOCKET
+
+if TYPE_CHECKING:
+    from daffi_core.metrics import MetricsServer
 
 from daffi_controller.config import ServerConfig
 from daffi_controller.socket_service import SocketFront
@@ -39,6 +42,7 @@ class ControllerServer:
         hello_timeout: float = 10.0,
         keepalive: float = DEFAULT_KEEPALIVE,
         transport: str = GRPC,
+        metrics: tuple[str, int] | None = None,
     ) -> None:
         if tls is not None and address.unix_path is not None:
             raise InitializationError("TLS applies to TCP; a UNIX socket is protected by its file permissions")
@@ -47,9 +51,13 @@ class ControllerServer:
         self.config = ServerConfig(address, token, tls, hello_timeout, keepalive, transport)
         self.address = address
         self.transport = transport
-        self.board = Switchboard()
+        self.board = Switchboard(transport)
         self._front: _Front | None = None
         self.port: int | None = address.port
+        #: ``(host, port)`` of the ``/metrics`` endpoint (port 0: a free one, then in ``metrics_port``).
+        self._metrics_at = metrics
+        self._metrics: MetricsServer | None = None
+        self.metrics_port: int | None = None
 
     async def start(self) -> None:
         """Bind and start serving; raises InitializationError when the address is unusable."""
@@ -65,10 +73,23 @@ class ControllerServer:
         if self.address.unix_path is not None:
             os.chmod(self.address.unix_path, 0o600)
         self._front = front
+        if self._metrics_at is not None:
+            from daffi_controller.metrics import metrics_server  # prometheus-client only when asked for
+
+            metrics = metrics_server(self.board)
+            try:
+                self.metrics_port = metrics.start(*self._metrics_at)
+            except BaseException:
+                await self.stop(0)
+                raise
+            self._metrics = metrics
 
     async def stop(self, grace: float = 1.0) -> None:
         """Stop serving (in-flight streams get ``grace`` seconds) and remove the socket file."""
         front, self._front = self._front, None
+        metrics, self._metrics = self._metrics, None
+        if metrics is not None:
+            metrics.close()
         if front is not None:
             await front.stop(grace)
         if self.address.unix_path is not None:
@@ -80,7 +101,10 @@ class ControllerServer:
             where = f"unix:{self.address.unix_path}"
         else:
             where = f"{self.address.host}:{self.port}" + (" (TLS)" if self.config.tls is not None else "")
-        return f"{where} [transport={self.transport}]" + (", token required" if self.config.token else "")
+        described = f"{where} [transport={self.transport}]" + (", token required" if self.config.token else "")
+        if self._metrics_at is not None and self.metrics_port is not None:
+            described += f", metrics on http://{self._metrics_at[0]}:{self.metrics_port}/metrics"
+        return described
 
 
 class _Front(Protocol):

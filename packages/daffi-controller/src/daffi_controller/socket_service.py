@@ -1,4 +1,4 @@
-"""The socket-transport front of the controller: sessions for Connect, GetCatalog and Health.
+"""The socket-transport front of the controller: sessions for Connect, GetCatalog, Inspect and Health.
 
 A node's batches arrive as DATA frames in ``ServerConnection.buffer_updated`` and go straight to
 the switchboard; frames for a node collect in its ``SocketSink`` and leave once the read that
@@ -14,7 +14,7 @@ import logging
 
 from daffi_core.framing import Encoded
 from daffi_core.proto import daffi_pb2 as pb
-from daffi_core.protocol import CATALOG_METHOD, CONNECT_METHOD, HEALTH_METHOD, QUEUE_HIGH_BYTES
+from daffi_core.protocol import CATALOG_METHOD, CONNECT_METHOD, HEALTH_METHOD, INSPECT_METHOD, QUEUE_HIGH_BYTES
 from daffi_core.transport import Code
 from daffi_core.transport.socket.server import ServerConnection, Session, bind, serve
 from daffi_core.transport.socket.wire import Body, data_frames
@@ -143,7 +143,8 @@ class NodeSession:
         if isinstance(answer, Refusal):
             self._refuse(answer)
             return
-        peer = Peer(answer.process_name, SocketSink(self._conn, self._flusher))
+        where = self._conn.peer if ":" in self._conn.peer else "unix"
+        peer = Peer(answer.process_name, SocketSink(self._conn, self._flusher), address=where)
         self._peer = peer
         self._board.join(peer, answer)
 
@@ -202,6 +203,8 @@ class SocketService:
             return self._answer(conn, self.board.catalog())
         if method == HEALTH_METHOD:
             return self._answer(conn, self.board.health())
+        if method == INSPECT_METHOD:
+            return self._answer(conn, self.board.inspection())
         return None
 
     def read_done(self) -> None:
@@ -209,7 +212,7 @@ class SocketService:
             self._flusher.flush()
 
     @staticmethod
-    def _answer(conn: ServerConnection, message: pb.Catalog | pb.Health) -> Session:
+    def _answer(conn: ServerConnection, message: pb.Catalog | pb.Health | pb.Inspection) -> Session:
         conn.send_data([message.SerializeToString()])
         conn.close(Code.OK)
         return _Answered()

@@ -8,6 +8,7 @@ frames; the switchboard never sees a gRPC object or a socket.
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass
 
 from daffi_core import framing
@@ -18,6 +19,7 @@ from google.protobuf.message import DecodeError
 from daffi_controller.__about__ import __version__
 from daffi_controller.registry import Peer, Registry
 from daffi_controller.router import Router
+from daffi_controller.stats import Stats
 
 log = logging.getLogger("daffi.controller")
 #: Batches larger than this are forwarded as views of their bytes (see ``Switchboard.receive``).
@@ -44,9 +46,12 @@ def no_hello(timeout: float) -> Refusal:
 class Switchboard:
     """Handshakes nodes, keeps the registry current and hands call traffic to the router."""
 
-    def __init__(self) -> None:
+    def __init__(self, transport: str = "") -> None:
+        self.transport = transport
+        self.started_at = time.time()
+        self.stats = Stats()
         self.registry = Registry()
-        self.router = Router(self.registry)
+        self.router = Router(self.registry, self.stats)
 
     # -- handshake
     def hello(self, raw: bytes | None) -> pb.Hello | Refusal:
@@ -102,6 +107,8 @@ class Switchboard:
             return
         self.registry.remove(peer)
         self.router.drop_node(peer.name)
+        self.stats.bytes_in_gone += peer.received
+        self.stats.bytes_out_gone += peer.sent
         frame = pb.Frame(node_left=pb.NodeLeft(process_name=peer.name, reason=reason))
         for other in self.registry.nodes.values():
             other.send(frame)
@@ -115,6 +122,7 @@ class Switchboard:
         """
         if self.registry.nodes.get(peer.name) is not peer:
             return []  # it has left: nothing it still sends is dispatched
+        peer.received += len(raw)
         batch = pb.Batch.FromString(raw)  # type: ignore[arg-type]  # protobuf parses any buffer
         frames = batch.frames
         # Views of each message's bytes spare copying payloads; a small batch is re-encoded by protobuf
@@ -134,7 +142,10 @@ class Switchboard:
         if not self.router.congested:
             return []
         congested, self.router.congested = self.router.congested, set()
-        return [receiver for receiver in congested if receiver is not peer]
+        behind = [receiver for receiver in congested if receiver is not peer]
+        if behind:
+            self.stats.pauses += 1  # the front stops reading ``peer`` until they have drained
+        return behind
 
     def _announce(self, peer: Peer) -> None:
         frame = pb.Frame(node_joined=peer.info())
@@ -145,6 +156,39 @@ class Switchboard:
     # -- for tools
     def catalog(self) -> pb.Catalog:
         return self.registry.catalog()
+
+    @property
+    def bytes_in(self) -> int:
+        return self.stats.bytes_in_gone + sum(p.received for p in self.registry.nodes.values())
+
+    @property
+    def bytes_out(self) -> int:
+        return self.stats.bytes_out_gone + sum(p.sent for p in self.registry.nodes.values())
+
+    def inspection(self) -> pb.Inspection:
+        """What is connected and in flight now, and the counters (``daffi-controller inspect``)."""
+        serving = self.router.in_flight()
+        nodes = [
+            pb.InspectedNode(
+                process_name=p.name,
+                address=p.address,
+                connected_since=p.since,
+                callbacks=p.callbacks.values(),
+                in_flight=serving.get(p.name, {}),
+            )
+            for p in sorted(self.registry.nodes.values(), key=lambda p: p.name)
+        ]
+        return pb.Inspection(
+            controller_version=__version__,
+            transport=self.transport,
+            started_at=self.started_at,
+            nodes=nodes,
+            calls=self.stats.counts(),
+            calls_in_flight=self.router.open_calls,
+            bytes_in=self.bytes_in,
+            bytes_out=self.bytes_out,
+            flow_control_pauses=self.stats.pauses,
+        )
 
     def health(self) -> pb.Health:
         return pb.Health(

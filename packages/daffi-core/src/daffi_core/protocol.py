@@ -25,6 +25,8 @@ CONNECT_METHOD = "/daffi.v1.Controller/Connect"
 #: (the gRPC health service's path; a socket controller answers it with a ``Health``).
 CATALOG_METHOD = "/daffi.v1.Controller/GetCatalog"
 HEALTH_METHOD = "/grpc.health.v1.Health/Check"
+#: What the controller sees now (``Inspection``): for ``daffi-controller inspect``.
+INSPECT_METHOD = "/daffi.v1.Controller/Inspect"
 
 Kind = pb.Message.Kind
 DOWNSTREAM = frozenset({pb.Message.CALL, pb.Message.ITEM, pb.Message.END, pb.Message.CANCEL, pb.Message.ACK_YIELDS})
@@ -36,6 +38,7 @@ __all__ = [
     "CHUNK_SIZE",
     "CONNECT_METHOD",
     "HEALTH_METHOD",
+    "INSPECT_METHOD",
     "DOWNSTREAM",
     "MAX_MESSAGE_BYTES",
     "PROTOCOL_VERSION",

@@ -27,12 +27,14 @@ from typing import Any
 
 from daffi_core.errors import GlobalContextError
 from daffi_core.proto import daffi_pb2 as pb
+from daffi_core.stats import OK, outcome_of
 
 from daffi import _serde
 from daffi._args import Args
 from daffi._contract import ContractCheck
 from daffi._credit import Credit
 from daffi._link import Link
+from daffi._observe import Job, Observer, Served
 from daffi._registry import REGISTRY, LocalCallback
 from daffi._runtime import Timer
 from daffi._scheduler import Scheduler
@@ -66,10 +68,11 @@ class _Expired(Exception):
 class Running:
     """A call being served: what can cancel it and feed it. ``cancel`` works from any thread."""
 
-    __slots__ = ("cancelled", "credit", "future", "items", "plain", "task", "timer")
+    __slots__ = ("cancelled", "credit", "future", "items", "plain", "served", "task", "timer")
 
-    def __init__(self, plain: bool = False) -> None:
+    def __init__(self, plain: bool = False, served: Served | None = None) -> None:
         self.plain = plain  # served off the loop (see the module docstring)
+        self.served = served  # what an observer (metrics, tracing) follows of it
         self.task: asyncio.Task[None] | None = None
         self.timer: Timer | None = None
         self.future: Future[Payload] | None = None  # a plain call's work (cancelling it stops an async callback)
@@ -97,10 +100,13 @@ class Running:
 
 
 class Callee:
-    """Serves the calls other nodes make to this node's callbacks."""
+    """Serves the calls other nodes make to this node's callbacks (``observer``: metrics, tracing)."""
 
-    def __init__(self, link: Link, pool: DaemonPool, runner: AsyncRunner, owner: Any) -> None:
+    def __init__(
+        self, link: Link, pool: DaemonPool, runner: AsyncRunner, owner: Any, observer: Observer | None = None
+    ) -> None:
         self._link = link
+        self._observer = observer
         self._pool = pool
         self._runner = runner
         self._owner = owner  # what a callback's ``g`` parameter receives (the Global)
@@ -147,7 +153,8 @@ class Callee:
     ) -> None:
         """A plain call: inline, in a worker thread, or on the async runner; it answers itself."""
         key = (peer, call_id)
-        running = Running(plain=True)
+        served = self._observer.serving(head, peer) if self._observer is not None else None
+        running = Running(True, served)
         self._running[key] = running
         if head.timeout:
             expired = _Expired(f"callback {cb.name!r} did not finish within {head.timeout} s on the callee")
@@ -157,7 +164,8 @@ class Callee:
             with self._link.serving():  # the reply is sent inside: a blocked send lets another thread read
                 began = time.perf_counter()
                 try:
-                    value = _call_with(cb.resolve(), cb, payload, encoding, owner)
+                    fn = cb.resolve() if served is None else served.scoped(cb.resolve())
+                    value = _call_with(fn, cb, payload, encoding, owner)
                     outcome: Payload | BaseException = _dumps(value) if return_result else (b"", 0)
                 except BaseException as exc:  # SystemExit & co. too: the caller gets a reply, the reader goes on
                     outcome = exc
@@ -165,7 +173,7 @@ class Callee:
                     self._slow.add(cb.name)
                 self._settle(key, running, outcome)
             return
-        future = self._run(cb, lambda fn: _call_with(fn, cb, payload, encoding, owner), return_result)
+        future = self._run(cb, lambda fn: _call_with(fn, cb, payload, encoding, owner), return_result, served)
         running.future = future
         future.add_done_callback(lambda done: self._settle(key, running, done))
 
@@ -179,16 +187,21 @@ class Callee:
             del self._running[key]
         running.cancel()  # its timer, and its work if it timed out (an async callback is cancelled)
         peer, call_id = key
+        error: pb.Error | None = None
         if isinstance(outcome, BaseException):
-            self._reply_error(peer, call_id, _error_for(outcome))
+            error = _error_for(outcome)
         elif isinstance(outcome, tuple):
             self._reply(peer, call_id, *outcome)
         elif outcome.cancelled():
-            self._reply_error(peer, call_id, _error_for(asyncio.CancelledError()))
+            error = _error_for(asyncio.CancelledError())
         elif (failure := outcome.exception()) is not None:
-            self._reply_error(peer, call_id, _error_for(failure))
+            error = _error_for(failure)
         else:
             self._reply(peer, call_id, *outcome.result())
+        if error is not None:
+            self._reply_error(peer, call_id, error)
+        if running.served is not None:
+            running.served.done(outcome_of(error))
 
     # -- the node loop
     def _on_loop(self, msg: pb.Message) -> None:
@@ -241,6 +254,8 @@ class Callee:
                 return
             if head.fingerprint and self._refused(peer, call_id, head, cb):
                 return
+            if self._observer is not None and (head.action == H.STREAM or cb.is_generator):
+                running.served = self._observer.serving(head, peer)  # plain calls: in _serve_plain
             if head.action == H.STREAM:
                 running.items = queue.SimpleQueue()
                 coro = self._serve_stream(running, cb, peer, call_id)
@@ -260,16 +275,21 @@ class Callee:
                 self._serve_plain(peer, call_id, cb, head, payload, first.encoding)
                 return
         self._running[key] = running
-        running.task = asyncio.get_running_loop().create_task(self._guard(key, peer, call_id, coro))
+        running.task = asyncio.get_running_loop().create_task(self._guard(key, running, coro))
 
-    async def _guard(self, key: tuple[str, int], peer: str, call_id: int, coro: Any) -> None:
+    async def _guard(self, key: tuple[str, int], running: Running, coro: Any) -> None:
         """Run one call's coroutine; whatever happens, the caller gets exactly one REPLY."""
+        outcome = OK
         try:
             await coro
         except BaseException as exc:  # SystemExit & co. from a sync callback too: reply, keep the loop alive
-            self._reply_error(peer, call_id, _error_for(exc))
+            error = _error_for(exc)
+            outcome = outcome_of(error)
+            self._reply_error(*key, error)
         finally:
             self._running.pop(key, None)
+            if running.served is not None:
+                running.served.done(outcome)
 
     def _after_eta(
         self,
@@ -331,7 +351,7 @@ class Callee:
                     await agen.aclose()
                 return b"", 0
 
-            future: Future[Payload] = self._runner.submit(produce)
+            future: Future[Payload] = self._runner.submit(_scoped(running, produce))
         else:
 
             def produce_sync() -> Payload:
@@ -346,7 +366,7 @@ class Callee:
                     gen.close()  # raises GeneratorExit inside it when the consumer left early
                 return b"", 0
 
-            future = self._pool.submit(produce_sync)
+            future = self._pool.submit(_scoped(running, produce_sync))
         await self._await(future, head.timeout, cb.name)
         self._reply(peer, call_id)
 
@@ -378,7 +398,7 @@ class Callee:
                     if processed % STREAM_ACK_EVERY == 0:
                         send(frames(M.ACK_ITEMS, call_id, peer, count=processed))
 
-        await asyncio.wrap_future(self._pool.submit(consume))
+        await asyncio.wrap_future(self._pool.submit(_scoped(running, consume)))
         self._reply(peer, call_id)
 
     async def _system(self, peer: str, call_id: int, name: str, payload: bytes, encoding: int) -> None:
@@ -407,22 +427,26 @@ class Callee:
         self._reply(peer, call_id, *_dumps(value))
 
     def _run(
-        self, cb: LocalCallback, call: Callable[[Callable[..., Any]], Any], return_result: bool
+        self,
+        cb: LocalCallback,
+        call: Callable[[Callable[..., Any]], Any],
+        return_result: bool,
+        served: Served | None = None,
     ) -> Future[Payload]:
-        """Run ``call(callable)`` where ``cb`` runs: a worker thread, or the async runner."""
+        """Run ``call(callable)`` where ``cb`` runs: a worker thread, or the async runner (in ``served``'s scope)."""
         if cb.is_async:
 
             async def job() -> Payload:
                 value = await call(cb.resolve())
                 return _dumps(value) if return_result else (b"", 0)
 
-            return self._runner.submit(job)
+            return self._runner.submit(job if served is None else served.scoped(job))
 
         def sync_job() -> Payload:
             value = call(cb.resolve())
             return _dumps(value) if return_result else (b"", 0)
 
-        return self._pool.submit(sync_job)
+        return self._pool.submit(sync_job if served is None else served.scoped(sync_job))
 
     @staticmethod
     async def _await(future: Future[Payload], timeout: float, name: str) -> Payload:
@@ -451,6 +475,10 @@ class Callee:
     async def close(self) -> None:
         self.drop_all()
         await self.scheduler.close()
+
+
+def _scoped(running: Running, job: Job) -> Job:
+    return job if running.served is None else running.served.scoped(job)
 
 
 def _arguments(cb: LocalCallback, payload: bytes, encoding: int, g: Any) -> tuple[tuple[Any, ...], dict[str, Any]]:

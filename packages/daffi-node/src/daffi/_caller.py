@@ -18,12 +18,14 @@ from typing import Any, Generic, NamedTuple, TypeVar
 from daffi_core.errors import DaffiError, PendingCallsLimitExceeded, RemoteStoppedUnexpectedly, TimeoutError
 from daffi_core.framing import Encoded
 from daffi_core.proto import daffi_pb2 as pb
+from daffi_core.stats import ERROR, OK, STOPPED, TIMEOUT, outcome_of
 
 from daffi import _serde
 from daffi._bridge import Condition, wait
 from daffi._errors import from_wire
 from daffi._link import Link
 from daffi._modifiers import Modifier
+from daffi._observe import Ended, Observer
 from daffi._runtime import Timer
 from daffi._wire import Assembler, frames
 
@@ -186,6 +188,8 @@ def call_head(
     if target:
         head.target = target
     if mod is not None:
+        if mod.name != "FG":  # FG, the most common, is the empty default: nothing to send
+            head.modifier = mod.name
         if mod.timeout:
             head.timeout = mod.timeout
         if mod.eta:
@@ -195,12 +199,34 @@ def call_head(
     return head
 
 
-class Caller:
-    """Opens calls over the link and settles them as replies arrive (any thread)."""
+class _Cancelled(DaffiError):
+    """The caller gave up on a call (left a generator early, cancelled it)."""
 
-    def __init__(self, link: Link, max_pending: int | None = None) -> None:
+
+def outcome_of_future(future: Future[Any]) -> str:
+    """The outcome label of a settled call: its exception's kind, or its replies' errors."""
+    exc = future.exception() if not future.cancelled() else None
+    if future.cancelled() or isinstance(exc, _Cancelled | RemoteStoppedUnexpectedly):
+        return STOPPED
+    if exc is not None:
+        return TIMEOUT if isinstance(exc, TimeoutError) else ERROR
+    result = future.result()
+    for reply in result.values() if isinstance(result, dict) else (result,):
+        if reply.error is not None:  # a BROADCAST: the first receiver that failed says how
+            return outcome_of(reply.error)
+    return OK
+
+
+class Caller:
+    """Opens calls over the link and settles them as replies arrive (any thread).
+
+    ``observer`` (metrics, tracing) hears of each call opened and of its outcome.
+    """
+
+    def __init__(self, link: Link, max_pending: int | None = None, observer: Observer | None = None) -> None:
         self._link = link
         self._max_pending = max_pending
+        self._observer = observer
         self._ids = itertools.count(1)
         self._pending: dict[int, Pending] = {}
         self._lock = threading.Lock()
@@ -210,6 +236,9 @@ class Caller:
     def open(self, head: pb.CallHead, payload: bytes, encoding: int, kind: str, timeout: float | None) -> Pending:
         """Send a CALL and return its pending record (failed at once when not connected)."""
         pending = Pending(next(self._ids), head.name, kind, timeout)
+        if self._observer is not None:
+            ended = self._observer.calling(head)  # before the head is encoded: it may carry trace context
+            pending.future.add_done_callback(lambda future: _report(ended, future))
         out = frames(M.CALL, pending.call_id, "", payload, encoding, head=head)
         link = self._link
         if not link.connected:
@@ -252,7 +281,7 @@ class Caller:
             self._link.send(frames(M.CANCEL, pending.call_id, ""))
         if pending.timer is not None:
             pending.timer.cancel()
-        pending.fail(exc or DaffiError(f"call to {pending.name!r} was cancelled"))
+        pending.fail(exc or _Cancelled(f"call to {pending.name!r} was cancelled"))
 
     def push_stream(self, pending: Pending, items: Iterable[Any], timeout: float | None) -> dict[str, Reply]:
         """Send every item with credit from the receivers, then END; wait for every receiver's reply.
@@ -377,6 +406,10 @@ class Caller:
     @property
     def open_calls(self) -> int:
         return len(self._pending)
+
+
+def _report(ended: Ended, future: Future[Any]) -> None:
+    ended(outcome_of_future(future))
 
 
 class RemoteIterator(Generic[Y]):

@@ -7,6 +7,7 @@ import atexit
 import contextlib
 import dataclasses
 import functools
+import importlib.util
 import logging
 import signal
 import threading
@@ -19,6 +20,7 @@ from typing import Any
 from daffi_core.address import Address
 from daffi_core.errors import GlobalContextError, InitializationError, RemoteStoppedUnexpectedly, TimeoutError
 from daffi_core.keepalive import resolve_keepalive
+from daffi_core.metrics import DEFAULT_METRICS_HOST
 from daffi_core.security import ClientSecurity, ClientTLS, ServerTLS, resolve_token
 from daffi_core.transport import new_event_loop, resolve_transport
 
@@ -26,7 +28,9 @@ from daffi import _node
 from daffi._bridge import async_library, wait, wait_async
 from daffi._catalog import Nodes
 from daffi._execute import RemoteCall, cancel_scheduled, execute, system
+from daffi._metrics import NodeMetrics
 from daffi._node import FORK_ADVICE, Node, check_not_forked, forked_from
+from daffi._observe import Observer, Observers
 from daffi._runtime import Runtime
 from daffi._v1 import take_exec_modifier
 from daffi._workers import AsyncRunner, DaemonPool
@@ -91,6 +95,8 @@ class Global:
         async_backend: str | None = None,
         transport: str | None = None,
         max_pending_calls: int | None = None,
+        metrics_port: int | None = None,
+        metrics_host: str = DEFAULT_METRICS_HOST,
     ) -> None:
         """Start the components.
 
@@ -113,6 +119,11 @@ class Global:
 
         ``max_pending_calls`` (default: no limit) bounds the calls this node has open at once: the
         call that would exceed it fails at once with ``PendingCallsLimitExceeded``, unsent.
+
+        ``metrics_port`` (default: none; 0 picks a free one, see ``g.metrics_port``) serves this
+        node's side of the calls as Prometheus text at ``http://metrics_host:metrics_port/metrics``
+        (calls made and served per callback, their durations, calls in flight); it needs
+        ``pip install daffi-node[metrics]``. ``metrics_host`` defaults to 127.0.0.1.
         """
         if forked_from() is not None:
             raise InitializationError(FORK_ADVICE.format(pid=forked_from()))
@@ -142,6 +153,9 @@ class Global:
         self._finished = threading.Event()  # the components have stopped (set after _stopped)
         self._stop_lock = threading.Lock()
         self._server: Any = None
+        self._metrics: NodeMetrics | None = None
+        #: The port of this node's ``/metrics`` (``metrics_port``; the one picked when it was 0).
+        self.metrics_port: int | None = None
         self._node: Node | None = None
         self._previous_sigterm: Any = None
         running = _node.running()
@@ -162,6 +176,9 @@ class Global:
                     )
                 }
                 security = ClientSecurity(self._token, self._tls[1] if self._tls else None)
+                if metrics_port is not None:
+                    self._metrics = NodeMetrics()
+                    self.metrics_port = self._metrics.server.start(metrics_host, metrics_port)
                 self._node = Node(
                     self,
                     self.process_name,
@@ -174,6 +191,7 @@ class Global:
                     hooks,
                     keepalive=self._keepalive,
                     max_pending_calls=max_pending_calls,
+                    observer=_observer(self.process_name, self._metrics),
                 )
                 _node.attach(self, self._node)
                 self._node.start(connect_timeout)
@@ -282,6 +300,8 @@ class Global:
             if self._server is not None:
                 with contextlib.suppress(Exception):
                     self._runtime.run(self._server.stop(1.0), 10)
+            if self._metrics is not None:
+                self._metrics.server.close()
         finally:
             self._runner.stop()
             self._pool.shutdown()
@@ -498,3 +518,22 @@ def _sigint_interrupts() -> Iterator[None]:
 
 def _offers(func_name: str) -> Callable[[Nodes], bool]:
     return lambda nodes: any(func_name in cbs for cbs in nodes.values())
+
+
+def _observer(process_name: str, metrics: NodeMetrics | None) -> Observer | None:
+    """What follows this node's calls: its metrics when served, spans where OpenTelemetry's API is installed."""
+    observers: list[Observer] = [metrics] if metrics is not None else []
+    if _installed("opentelemetry"):  # the extra daffi-node[otel]; without it nothing of it is imported
+        from daffi._tracing import Tracing
+
+        observers.append(Tracing(process_name))
+    if len(observers) == 1:
+        return observers[0]
+    return Observers(observers) if observers else None
+
+
+def _installed(module: str) -> bool:
+    try:
+        return importlib.util.find_spec(module) is not None
+    except ValueError:  # in sys.modules as None: deliberately made unimportable
+        return False

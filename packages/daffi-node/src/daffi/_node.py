@@ -28,6 +28,7 @@ from daffi._callee import Callee
 from daffi._caller import Caller
 from daffi._catalog import Catalog
 from daffi._link import Handlers, Link
+from daffi._observe import Observer
 from daffi._registry import REGISTRY
 from daffi._runtime import Runtime
 from daffi._workers import AsyncRunner, DaemonPool
@@ -73,6 +74,7 @@ class Node:
         *,
         keepalive: float = DEFAULT_KEEPALIVE,
         max_pending_calls: int | None = None,
+        observer: Observer | None = None,
     ) -> None:
         #: What a callback's ``g`` parameter and the hooks receive (the Global).
         self.owner = owner
@@ -95,8 +97,8 @@ class Node:
             from daffi._grpc_link import GrpcLink  # grpc is imported only by nodes that speak it
 
             self.link = GrpcLink(process_name, address, security, runtime, handlers, keepalive)
-        self.caller = Caller(self.link, max_pending_calls)
-        self.callee = Callee(self.link, pool, runner, owner)
+        self.caller = Caller(self.link, max_pending_calls, observer)
+        self.callee = Callee(self.link, pool, runner, owner, observer)
         self._unlisten = REGISTRY.listen(self._announce_soon)
 
     # -- lifecycle (user threads)

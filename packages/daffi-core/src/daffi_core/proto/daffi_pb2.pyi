@@ -331,6 +331,166 @@ class Catalog(_message.Message):
 Global___Catalog: _TypeAlias = Catalog  # noqa: Y015
 
 @_typing.final
+class InspectRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    def __init__(
+        self,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___InspectRequest: _TypeAlias = InspectRequest  # noqa: Y015
+
+@_typing.final
+class Inspection(_message.Message):
+    """A snapshot of the controller for operators (`daffi-controller inspect`)."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CONTROLLER_VERSION_FIELD_NUMBER: _builtins.int
+    TRANSPORT_FIELD_NUMBER: _builtins.int
+    STARTED_AT_FIELD_NUMBER: _builtins.int
+    NODES_FIELD_NUMBER: _builtins.int
+    CALLS_FIELD_NUMBER: _builtins.int
+    CALLS_IN_FLIGHT_FIELD_NUMBER: _builtins.int
+    BYTES_IN_FIELD_NUMBER: _builtins.int
+    BYTES_OUT_FIELD_NUMBER: _builtins.int
+    FLOW_CONTROL_PAUSES_FIELD_NUMBER: _builtins.int
+    controller_version: _builtins.str
+    transport: _builtins.str
+    started_at: _builtins.float
+    """UNIX time the controller started"""
+    calls_in_flight: _builtins.int
+    bytes_in: _builtins.int
+    """bytes of batches received from nodes"""
+    bytes_out: _builtins.int
+    """bytes of frames queued for nodes"""
+    flow_control_pauses: _builtins.int
+    """times a sender was not read until a receiver caught up"""
+    @_builtins.property
+    def nodes(self) -> _containers.RepeatedCompositeFieldContainer[Global___InspectedNode]:
+        """sorted by name"""
+
+    @_builtins.property
+    def calls(self) -> _containers.RepeatedCompositeFieldContainer[Global___CallCount]:
+        """finished calls, by callback, modifier and outcome"""
+
+    def __init__(
+        self,
+        *,
+        controller_version: _builtins.str = ...,
+        transport: _builtins.str = ...,
+        started_at: _builtins.float = ...,
+        nodes: _abc.Iterable[Global___InspectedNode] | None = ...,
+        calls: _abc.Iterable[Global___CallCount] | None = ...,
+        calls_in_flight: _builtins.int = ...,
+        bytes_in: _builtins.int = ...,
+        bytes_out: _builtins.int = ...,
+        flow_control_pauses: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["bytes_in", b"bytes_in", "bytes_out", b"bytes_out", "calls", b"calls", "calls_in_flight", b"calls_in_flight", "controller_version", b"controller_version", "flow_control_pauses", b"flow_control_pauses", "nodes", b"nodes", "started_at", b"started_at", "transport", b"transport"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Inspection: _TypeAlias = Inspection  # noqa: Y015
+
+@_typing.final
+class InspectedNode(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    @_typing.final
+    class InFlightEntry(_message.Message):
+        DESCRIPTOR: _descriptor.Descriptor
+
+        KEY_FIELD_NUMBER: _builtins.int
+        VALUE_FIELD_NUMBER: _builtins.int
+        key: _builtins.str
+        value: _builtins.int
+        def __init__(
+            self,
+            *,
+            key: _builtins.str = ...,
+            value: _builtins.int = ...,
+        ) -> None: ...
+        _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+        _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "value", b"value"]  # noqa: Y015
+        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+        def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+    PROCESS_NAME_FIELD_NUMBER: _builtins.int
+    ADDRESS_FIELD_NUMBER: _builtins.int
+    CONNECTED_SINCE_FIELD_NUMBER: _builtins.int
+    CALLBACKS_FIELD_NUMBER: _builtins.int
+    IN_FLIGHT_FIELD_NUMBER: _builtins.int
+    process_name: _builtins.str
+    address: _builtins.str
+    """where the node's connection comes from"""
+    connected_since: _builtins.float
+    """UNIX time"""
+    @_builtins.property
+    def callbacks(self) -> _containers.RepeatedCompositeFieldContainer[Global___CallbackSignature]: ...
+    @_builtins.property
+    def in_flight(self) -> _containers.ScalarMap[_builtins.str, _builtins.int]:
+        """calls it is serving now, by callback"""
+
+    def __init__(
+        self,
+        *,
+        process_name: _builtins.str = ...,
+        address: _builtins.str = ...,
+        connected_since: _builtins.float = ...,
+        callbacks: _abc.Iterable[Global___CallbackSignature] | None = ...,
+        in_flight: _abc.Mapping[_builtins.str, _builtins.int] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["address", b"address", "callbacks", b"callbacks", "connected_since", b"connected_since", "in_flight", b"in_flight", "process_name", b"process_name"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___InspectedNode: _TypeAlias = InspectedNode  # noqa: Y015
+
+@_typing.final
+class CallCount(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CALLBACK_FIELD_NUMBER: _builtins.int
+    MODIFIER_FIELD_NUMBER: _builtins.int
+    OUTCOME_FIELD_NUMBER: _builtins.int
+    COUNT_FIELD_NUMBER: _builtins.int
+    SECONDS_FIELD_NUMBER: _builtins.int
+    callback: _builtins.str
+    modifier: _builtins.str
+    outcome: _builtins.str
+    """ok, error, timeout, stopped"""
+    count: _builtins.int
+    seconds: _builtins.float
+    """their total duration, routed call to final reply"""
+    def __init__(
+        self,
+        *,
+        callback: _builtins.str = ...,
+        modifier: _builtins.str = ...,
+        outcome: _builtins.str = ...,
+        count: _builtins.int = ...,
+        seconds: _builtins.float = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["callback", b"callback", "count", b"count", "modifier", b"modifier", "outcome", b"outcome", "seconds", b"seconds"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CallCount: _TypeAlias = CallCount  # noqa: Y015
+
+@_typing.final
 class Annotation(_message.Message):
     """---------------------------------------------------------------- signatures
 
@@ -664,6 +824,9 @@ class CallHead(_message.Message):
     SCHEDULE_FIELD_NUMBER: _builtins.int
     FINGERPRINT_FIELD_NUMBER: _builtins.int
     EXPECTED_FIELD_NUMBER: _builtins.int
+    MODIFIER_FIELD_NUMBER: _builtins.int
+    TRACEPARENT_FIELD_NUMBER: _builtins.int
+    TRACESTATE_FIELD_NUMBER: _builtins.int
     name: _builtins.str
     fanout: Global___CallHead.Fanout.ValueType
     target: _builtins.str
@@ -679,6 +842,13 @@ class CallHead(_message.Message):
     from (daffi_core.contract), and that signature itself when the caller knows of a callee
     whose fingerprint differs. The callee refuses an incompatible call (SIGNATURE_MISMATCH).
     """
+    modifier: _builtins.str
+    """The execution modifier the caller used ("BG", "BROADCAST", "STREAM", "PERIOD"; empty: FG),
+    for the controller's counters.
+    """
+    traceparent: _builtins.str
+    """W3C trace context of the caller's span (https://www.w3.org/TR/trace-context/), when tracing."""
+    tracestate: _builtins.str
     @_builtins.property
     def schedule(self) -> Global___Schedule: ...
     @_builtins.property
@@ -696,10 +866,13 @@ class CallHead(_message.Message):
         schedule: Global___Schedule | None = ...,
         fingerprint: _builtins.str = ...,
         expected: Global___CallbackSignature | None = ...,
+        modifier: _builtins.str = ...,
+        traceparent: _builtins.str = ...,
+        tracestate: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["expected", b"expected", "schedule", b"schedule"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["action", b"action", "eta", b"eta", "expected", b"expected", "fanout", b"fanout", "fingerprint", b"fingerprint", "name", b"name", "return_result", b"return_result", "schedule", b"schedule", "target", b"target", "timeout", b"timeout"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["action", b"action", "eta", b"eta", "expected", b"expected", "fanout", b"fanout", "fingerprint", b"fingerprint", "modifier", b"modifier", "name", b"name", "return_result", b"return_result", "schedule", b"schedule", "target", b"target", "timeout", b"timeout", "traceparent", b"traceparent", "tracestate", b"tracestate"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -44,6 +44,11 @@ class ControllerStub:
                 request_serializer=daffi__core_dot_proto_dot_daffi__pb2.CatalogRequest.SerializeToString,
                 response_deserializer=daffi__core_dot_proto_dot_daffi__pb2.Catalog.FromString,
                 _registered_method=True)
+        self.Inspect = channel.unary_unary(
+                '/daffi.v1.Controller/Inspect',
+                request_serializer=daffi__core_dot_proto_dot_daffi__pb2.InspectRequest.SerializeToString,
+                response_deserializer=daffi__core_dot_proto_dot_daffi__pb2.Inspection.FromString,
+                _registered_method=True)
 
 
 class ControllerServicer:
@@ -65,6 +70,14 @@ class ControllerServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def Inspect(self, request, context):
+        """What the controller sees now: nodes, their callbacks, calls in flight and the counters
+        (for `daffi-controller inspect`; needs no Hello).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ControllerServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -77,6 +90,11 @@ def add_ControllerServicer_to_server(servicer, server):
                     servicer.GetCatalog,
                     request_deserializer=daffi__core_dot_proto_dot_daffi__pb2.CatalogRequest.FromString,
                     response_serializer=daffi__core_dot_proto_dot_daffi__pb2.Catalog.SerializeToString,
+            ),
+            'Inspect': grpc.unary_unary_rpc_method_handler(
+                    servicer.Inspect,
+                    request_deserializer=daffi__core_dot_proto_dot_daffi__pb2.InspectRequest.FromString,
+                    response_serializer=daffi__core_dot_proto_dot_daffi__pb2.Inspection.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -133,6 +151,33 @@ class Controller:
             '/daffi.v1.Controller/GetCatalog',
             daffi__core_dot_proto_dot_daffi__pb2.CatalogRequest.SerializeToString,
             daffi__core_dot_proto_dot_daffi__pb2.Catalog.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Inspect(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/daffi.v1.Controller/Inspect',
+            daffi__core_dot_proto_dot_daffi__pb2.InspectRequest.SerializeToString,
+            daffi__core_dot_proto_dot_daffi__pb2.Inspection.FromString,
             options,
             channel_credentials,
             insecure,

@@ -34,6 +34,10 @@ class ControllerStub:
     """Every connected node and the callbacks it announced (for tools such as
     daffi-codegen; needs no Hello).
     """
+    Inspect: _aio.UnaryUnaryMultiCallable[_daffi_pb2.InspectRequest, _daffi_pb2.Inspection]
+    """What the controller sees now: nodes, their callbacks, calls in flight and the counters
+    (for `daffi-controller inspect`; needs no Hello).
+    """
 
 class ControllerServicer(metaclass=_abc_1.ABCMeta):
     @_abc_1.abstractmethod
@@ -54,6 +58,16 @@ class ControllerServicer(metaclass=_abc_1.ABCMeta):
     ) -> _abc.Awaitable[_daffi_pb2.Catalog]:
         """Every connected node and the callbacks it announced (for tools such as
         daffi-codegen; needs no Hello).
+        """
+
+    @_abc_1.abstractmethod
+    def Inspect(
+        self,
+        request: _daffi_pb2.InspectRequest,
+        context: _aio.ServicerContext[_daffi_pb2.InspectRequest, _abc.Awaitable[_daffi_pb2.Inspection]],
+    ) -> _abc.Awaitable[_daffi_pb2.Inspection]:
+        """What the controller sees now: nodes, their callbacks, calls in flight and the counters
+        (for `daffi-controller inspect`; needs no Hello).
         """
 
 def add_ControllerServicer_to_server(servicer: ControllerServicer, server: _aio.Server) -> None: ...
