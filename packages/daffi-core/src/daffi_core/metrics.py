@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterable, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from daffi_core.errors import InitializationError
 from daffi_core.stats import BUCKETS, Durations
@@ -18,8 +18,9 @@ from daffi_core.stats import BUCKETS, Durations
 if TYPE_CHECKING:
     from wsgiref.simple_server import WSGIServer
 
-    from prometheus_client.metrics_core import Metric
+    from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamily, Metric
 
+Family = TypeVar("Family", "CounterMetricFamily", "GaugeMetricFamily")
 #: The default host of a metrics endpoint: loopback, never every interface.
 DEFAULT_METRICS_HOST = "127.0.0.1"
 
@@ -84,17 +85,17 @@ def counter(name: str, doc: str, labels: Iterable[str], values: Mapping[tuple[st
     """A counter family (``name`` without ``_total``) with one sample per label values."""
     from prometheus_client.core import CounterMetricFamily
 
-    family = CounterMetricFamily(name, doc, labels=list(labels))
-    for key, value in sorted(values.items()):
-        family.add_metric(list(key), value)
-    return family
+    return _filled(CounterMetricFamily(name, doc, labels=list(labels)), values)
 
 
 def gauge(name: str, doc: str, labels: Iterable[str], values: Mapping[tuple[str, ...], float]) -> Metric:
     """A gauge family with one sample per label values."""
     from prometheus_client.core import GaugeMetricFamily
 
-    family = GaugeMetricFamily(name, doc, labels=list(labels))
+    return _filled(GaugeMetricFamily(name, doc, labels=list(labels)), values)
+
+
+def _filled(family: Family, values: Mapping[tuple[str, ...], float]) -> Family:
     for key, value in sorted(values.items()):
         family.add_metric(list(key), value)
     return family

@@ -37,10 +37,6 @@ class Durations:
         self.counts[bisect.bisect_left(BUCKETS, seconds)] += 1
         self.total += seconds
 
-    @property
-    def count(self) -> int:
-        return sum(self.counts)
-
 
 class Tally:
     """Finished calls by label values (a tuple), with their total seconds and, per ``histogram_key``, durations."""

@@ -164,7 +164,7 @@ class Callee:
             with self._link.serving():  # the reply is sent inside: a blocked send lets another thread read
                 began = time.perf_counter()
                 try:
-                    fn = cb.resolve() if served is None else served.scoped(cb.resolve())
+                    fn = _scoped(served, cb.resolve())
                     value = _call_with(fn, cb, payload, encoding, owner)
                     outcome: Payload | BaseException = _dumps(value) if return_result else (b"", 0)
                 except BaseException as exc:  # SystemExit & co. too: the caller gets a reply, the reader goes on
@@ -351,7 +351,7 @@ class Callee:
                     await agen.aclose()
                 return b"", 0
 
-            future: Future[Payload] = self._runner.submit(_scoped(running, produce))
+            future: Future[Payload] = self._runner.submit(_scoped(running.served, produce))
         else:
 
             def produce_sync() -> Payload:
@@ -366,7 +366,7 @@ class Callee:
                     gen.close()  # raises GeneratorExit inside it when the consumer left early
                 return b"", 0
 
-            future = self._pool.submit(_scoped(running, produce_sync))
+            future = self._pool.submit(_scoped(running.served, produce_sync))
         await self._await(future, head.timeout, cb.name)
         self._reply(peer, call_id)
 
@@ -398,7 +398,7 @@ class Callee:
                     if processed % STREAM_ACK_EVERY == 0:
                         send(frames(M.ACK_ITEMS, call_id, peer, count=processed))
 
-        await asyncio.wrap_future(self._pool.submit(_scoped(running, consume)))
+        await asyncio.wrap_future(self._pool.submit(_scoped(running.served, consume)))
         self._reply(peer, call_id)
 
     async def _system(self, peer: str, call_id: int, name: str, payload: bytes, encoding: int) -> None:
@@ -440,13 +440,13 @@ class Callee:
                 value = await call(cb.resolve())
                 return _dumps(value) if return_result else (b"", 0)
 
-            return self._runner.submit(job if served is None else served.scoped(job))
+            return self._runner.submit(_scoped(served, job))
 
         def sync_job() -> Payload:
             value = call(cb.resolve())
             return _dumps(value) if return_result else (b"", 0)
 
-        return self._pool.submit(sync_job if served is None else served.scoped(sync_job))
+        return self._pool.submit(_scoped(served, sync_job))
 
     @staticmethod
     async def _await(future: Future[Payload], timeout: float, name: str) -> Payload:
@@ -477,8 +477,9 @@ class Callee:
         await self.scheduler.close()
 
 
-def _scoped(running: Running, job: Job) -> Job:
-    return job if running.served is None else running.served.scoped(job)
+def _scoped(served: Served | None, job: Job) -> Job:
+    """``job`` in the scope of the call ``served`` follows (as it is when no observer follows it)."""
+    return job if served is None else served.scoped(job)
 
 
 def _arguments(cb: LocalCallback, payload: bytes, encoding: int, g: Any) -> tuple[tuple[Any, ...], dict[str, Any]]:
