@@ -7,8 +7,10 @@ daffi from this repository runs as two implementations, each with its transport 
 explicitly to both sides (``daffi_controller --transport X``, ``Global(transport=X)``):
 ``daffi-socket`` on TCP and UNIX, and ``daffi-grpc`` on TCP and, for W1 only, UNIX.
 
-Raw results go to ``bench/results/latest.json``; the report to ``docs/benchmarks.md`` and
-``docs/benchmarks.png``. A full run keeps the gRPC-transport rows of the run it replaces (or of
+Raw results go to ``bench/results/latest.json``; the tables of ``docs/benchmarks.md`` (between its
+markers: the page's prose is edited by hand) and ``docs/benchmarks.png`` are filled from them. A
+``--quick`` run writes its results to the temporary folder (``daffi-bench-quick.json``) and no page
+unless ``--output`` names one. A full run keeps the gRPC-transport rows of the run it replaces (or of
 ``--previous FILE``) under ``previous`` in latest.json, so the report can say whether the gRPC
 transport got slower. Run from the ``bench`` hatch environment (the anchors' environments
 ``bench-daffi2`` and ``bench-daffi3`` are created on first use).
@@ -19,6 +21,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import tempfile
 import time
 from datetime import datetime, timezone
 from pathlib import Path
@@ -146,7 +149,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-profile", action="store_true", help="skip the py-spy profile and W1 variants")
     parser.add_argument("--no-soak", action="store_true", help="skip the one-controller RSS run")
     parser.add_argument("--report-only", action="store_true", help="rewrite the report from latest.json")
-    parser.add_argument("--output", default=str(harness.ROOT / "docs" / "benchmarks.md"))
+    parser.add_argument("--output", help="the page whose tables to fill (default docs/benchmarks.md; none for --quick)")
     parser.add_argument(
         "--previous",
         help="results JSON whose gRPC-transport rows the report compares with (default: the latest.json"
@@ -156,18 +159,21 @@ def main(argv: list[str] | None = None) -> int:
 
     RESULTS.mkdir(parents=True, exist_ok=True)
     latest = RESULTS / "latest.json"
+    page = Path(args.output) if args.output else None if args.quick else harness.ROOT / "docs" / "benchmarks.md"
     if args.report_only:
         data = json.loads(latest.read_text())
         if args.previous:  # a baseline chosen afterwards is kept with the results it is compared with
             data["previous"] = report.previous_run(json.loads(Path(args.previous).read_text()))
             latest.write_text(json.dumps(data, indent=1) + "\n")
-        report.write(data, Path(args.output))
-        log(f"wrote {args.output}")
+        report.write(data, page or harness.ROOT / "docs" / "benchmarks.md")
+        log(f"filled {page}")
         return 0
 
     workloads = [w.strip() for w in args.workloads.split(",") if w.strip()]
     impls = parse_impls(args.impls)
     previous_file = Path(args.previous) if args.previous else latest
+    if args.quick:  # a smoke run: its results do not replace the last full run's
+        latest = Path(tempfile.gettempdir()) / "daffi-bench-quick.json"
     previous = report.previous_run(json.loads(previous_file.read_text())) if previous_file.exists() else None
     params = QUICK if args.quick else PARAMS
     reps = 1 if args.quick else args.reps
@@ -270,8 +276,12 @@ def main(argv: list[str] | None = None) -> int:
     data["finished"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
     data["duration_s"] = time.monotonic() - started
     latest.write_text(json.dumps(data, indent=1))
-    report.write(data, Path(args.output))
-    log(f"done in {data['duration_s'] / 60:.1f} min; wrote {args.output}")
+    if page is not None:
+        report.write(data, page)
+    log(
+        f"done in {data['duration_s'] / 60:.1f} min; results in {latest}"
+        + (f", tables filled in {page}" if page else "")
+    )
     return 0
 
 

@@ -12,7 +12,6 @@ import json
 import os
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -21,23 +20,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bench import child
+from tools.procs import Proc, ProcError, ProcTimeout, free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 READY = re.compile(r"ready on|^READY$")
 SERVED_TRANSPORT = re.compile(r"\[transport=(\w+)\]")  # in daffi-controller's ready line
 RESULT = re.compile(r"^RESULT (.*)$")
-WAITING = re.compile(r"^WAITING$")
-MEASURED = re.compile(r"^MEASURED$")
 CLOCK_TICK = os.sysconf("SC_CLK_TCK")
-
-
-class CellError(Exception):
-    pass
-
-
-class CellTimeout(CellError):
-    pass
 
 
 @dataclass(frozen=True)
@@ -76,35 +65,6 @@ def python_for(env: str) -> str:
     return _PYTHONS[env]
 
 
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-class Child(child.Child):
-    """A cell's process; remembers the first line matching each marker pattern and when it came."""
-
-    def __init__(self, name: str, args: list[str], env: dict[str, str]) -> None:
-        self.matches: list[tuple[re.Pattern[str], re.Match[str]]] = []
-        self.seen_at: dict[str, float] = {}
-        self._patterns = (READY, RESULT, WAITING, MEASURED)
-        super().__init__(name, args, env)
-
-    def _on_line(self, now: float, line: str) -> None:
-        for pattern in self._patterns:
-            match = pattern.search(line)
-            if match:
-                self.matches.append((pattern, match))
-                self.seen_at.setdefault(pattern.pattern, now)
-
-    def wait_for(self, pattern: re.Pattern[str], deadline: float) -> re.Match[str]:
-        def found() -> re.Match[str] | None:
-            return next((match for seen, match in self.matches if seen is pattern), None)
-
-        return self._wait(found, deadline, CellError, lambda: CellTimeout(f"timeout waiting for {self.name}"))
-
-
 def proc_memory(pid: int) -> dict[str, float]:
     """VmRSS and VmHWM (peak) of a process, in MiB."""
     out: dict[str, float] = {}
@@ -141,35 +101,63 @@ class Cell:
     profile: Any = None  # a callable(pids: dict[str, int]) started when a W1 caller starts measuring
 
 
-def _server_args(impl: Impl, py: str, addr: str, transport: str, path: str, port: int) -> list[str]:
-    if impl.daffi_transport:
-        where = ["--unix-sock-path", path] if transport == "unix" else ["--host", "127.0.0.1", "--port", str(port)]
-        return [py, "-m", "daffi_controller", *where, "--transport", impl.daffi_transport]
-    return [py, "-m", impl.module, "server", "--addr", addr]
+class Run:
+    """The processes of one cell or soak: a controller and nodes at a fresh address, all killed at the end."""
+
+    def __init__(self, impl: Impl, transport: str, timeout: float, env: dict[str, str], wrapper: list[str]) -> None:
+        self.impl, self.py, self.wrapper = impl, python_for(impl.env), wrapper
+        self.tmp = tempfile.mkdtemp(prefix="daffi-bench-")
+        self.path, self.port = os.path.join(self.tmp, "ctl.sock"), free_port()
+        self.addr = f"unix:{self.path}" if transport == "unix" else f"tcp:127.0.0.1:{self.port}"
+        self.transport = transport
+        self.env = dict(os.environ, PYTHONUNBUFFERED="1", PYTHONPATH=str(ROOT), **env)
+        self.env.pop("VIRTUAL_ENV", None)
+        self.env.pop("DAFFI_TRANSPORT", None)  # every daffi process gets --transport; nothing inherited
+        self.deadline = time.monotonic() + timeout
+        self.children: list[Proc] = []
+
+    def spawn(self, name: str, args: list[str]) -> Proc:
+        child = Proc([*self.wrapper, *args], env=self.env, name=name, stdin=True)
+        self.children.append(child)
+        return child
+
+    def controller(self) -> tuple[Proc, float]:
+        """The controller (router, relay) once ready, and its start → ready time; daffi's ready line
+        names the transport it serves, which must be the one asked for."""
+        impl = self.impl
+        if impl.daffi_transport:
+            unix = ["--unix-sock-path", self.path]
+            where = unix if self.transport == "unix" else ["--host", "127.0.0.1", "--port", str(self.port)]
+            args = [self.py, "-m", "daffi_controller", *where, "--transport", impl.daffi_transport]
+        else:
+            args = [self.py, "-m", impl.module, "server", "--addr", self.addr]
+        server = self.spawn("controller", args)
+        index, ready = server.wait_for(READY, self.deadline)
+        served = SERVED_TRANSPORT.search(ready.string)
+        if impl.daffi_transport and (served is None or served.group(1) != impl.daffi_transport):
+            raise ProcError(f"controller does not serve transport={impl.daffi_transport}: {ready.string.strip()!r}")
+        return server, server.times[index] - server.started
+
+    def node(self, role: str, name: str, *extra: str) -> Proc:
+        """A callee or a caller (daffi: with its transport)."""
+        transport = ["--transport", self.impl.daffi_transport] if self.impl.daffi_transport else []
+        return self.spawn(
+            name, [self.py, "-m", self.impl.module, role, "--addr", self.addr, "--name", name, *extra, *transport]
+        )
+
+    def caller(self, name: str, workload: str, params: dict[str, Any], callees: list[str]) -> Proc:
+        p = dict(params, wait_for=callees, wait_timeout=max(5.0, self.deadline - time.monotonic()))
+        return self.node("caller", name, "--workload", workload, "--params", json.dumps(p))
+
+    def close(self) -> None:
+        for child in reversed(self.children):
+            child.kill()
+        shutil.rmtree(self.tmp, ignore_errors=True)
 
 
-def _node_args(impl: Impl, py: str, role: str, addr: str, name: str) -> list[str]:
-    """A callee's or caller's command line (daffi: with its transport)."""
-    args = [py, "-m", impl.module, role, "--addr", addr, "--name", name]
-    if impl.daffi_transport:
-        args += ["--transport", impl.daffi_transport]
-    return args
-
-
-def _environment(extra: dict[str, str] | None = None) -> dict[str, str]:
-    env = dict(os.environ, PYTHONUNBUFFERED="1", PYTHONPATH=str(ROOT), **(extra or {}))
-    env.pop("VIRTUAL_ENV", None)
-    env.pop("DAFFI_TRANSPORT", None)  # every daffi process gets --transport; nothing inherited
-    return env
-
-
-def _check_ready(impl: Impl, ready: re.Match[str]) -> None:
-    """daffi's controller names the transport it serves in its ready line: it must be the wanted one."""
-    if not impl.daffi_transport:
-        return
-    served = SERVED_TRANSPORT.search(ready.string)
-    if served is None or served.group(1) != impl.daffi_transport:
-        raise CellError(f"controller does not serve transport={impl.daffi_transport}: {ready.string.strip()!r}")
+def result_of(caller: Proc, deadline: float) -> dict[str, Any]:
+    out: dict[str, Any] = json.loads(caller.wait_for(RESULT, deadline)[1].group(1))
+    return out
 
 
 def background_busy(interval: float = 0.1) -> float:
@@ -191,61 +179,32 @@ def background_busy(interval: float = 0.1) -> float:
 
 def run_cell(cell: Cell) -> dict[str, Any]:
     """Run one repetition of a cell; the result dict has ``error`` when it failed."""
-    background = background_busy()
-    impl = cell.impl
-    py = python_for(impl.env)
-    tmp = tempfile.mkdtemp(prefix="daffi-bench-")
-    port = free_port()
-    path = os.path.join(tmp, "ctl.sock")
-    addr = f"unix:{path}" if cell.transport == "unix" else f"tcp:127.0.0.1:{port}"
-    env = _environment(cell.extra_env)
-    deadline = time.monotonic() + cell.timeout
-    children: list[Child] = []
-    out: dict[str, Any] = {"background_busy": background}
+    out: dict[str, Any] = {"background_busy": background_busy()}
+    run = Run(cell.impl, cell.transport, cell.timeout, cell.extra_env, cell.wrapper)
     p = cell.params
     try:
-        server = Child("controller", [*cell.wrapper, *_server_args(impl, py, addr, cell.transport, path, port)], env)
-        children.append(server)
-        _check_ready(impl, server.wait_for(READY, deadline))
-        out["ready_s"] = server.seen_at[READY.pattern] - server.started
-
-        callee_names = [f"callee-{i + 1}" for i in range(p.get("callees", 1))]
-        callees = []
-        for name in callee_names:
-            args = [*cell.wrapper, *_node_args(impl, py, "callee", addr, name)]
-            callees.append(Child(name, args, env))
-        children.extend(callees)
+        server, out["ready_s"] = run.controller()
+        names = [f"callee-{i + 1}" for i in range(p.get("callees", 1))]
+        callees = [run.node("callee", name) for name in names]
         for callee in callees:
-            callee.wait_for(READY, deadline)
-
-        n_callers = p.get("callers", 1)
-        params = dict(p, wait_for=callee_names, wait_timeout=max(5.0, deadline - time.monotonic()))
-        callers = []
-        for i in range(n_callers):
-            name = f"caller-{i + 1}"
-            args = [*cell.wrapper, *_node_args(impl, py, "caller", addr, name)]
-            args += ["--workload", cell.workload, "--params", json.dumps(params)]
-            callers.append(Child(name, args, env))
-        children.extend(callers)
-
-        if cell.workload in ("w1", "w6"):
+            callee.wait_for(READY, run.deadline)
+        callers = [run.caller(f"caller-{i + 1}", cell.workload, p, names) for i in range(p.get("callers", 1))]
+        if cell.workload in ("w1", "w6"):  # the callers wait for "go": CPU time (and a profile) from then on
             for caller in callers:
-                caller.wait_for(WAITING, deadline)
-            pids = {"controller": server.proc.pid, "callee": callees[0].proc.pid}
+                caller.wait_for("^WAITING$", run.deadline)
+            pids = {"controller": server.pid, "callee": callees[0].pid}
             cpu0 = {k: proc_cpu(v) for k, v in pids.items()}
-            profiler = cell.profile(dict(pids, caller=callers[0].proc.pid)) if cell.profile else None
+            profiler = cell.profile(dict(pids, caller=callers[0].pid)) if cell.profile else None
             for caller in callers:
                 caller.send("go")
             if cell.workload == "w1":
-                callers[0].wait_for(MEASURED, deadline)
-                calls = p["calls"]
+                callers[0].wait_for("^MEASURED$", run.deadline)
                 for k, v in pids.items():
-                    out[f"{k}_cpu_us_per_call"] = (proc_cpu(v) - cpu0[k]) / calls * 1e6
+                    out[f"{k}_cpu_us_per_call"] = (proc_cpu(v) - cpu0[k]) / p["calls"] * 1e6
             if profiler is not None:
                 out["profile"] = profiler()
-
-        results = [json.loads(c.wait_for(RESULT, deadline).group(1)) for c in callers]
-        out["controller_mem"] = proc_memory(server.proc.pid)
+        results = [result_of(c, run.deadline) for c in callers]
+        out["controller_mem"] = proc_memory(server.pid)
         errors = [r["error"] for r in results if "error" in r]
         if errors:
             out["error"] = errors[0]
@@ -259,62 +218,41 @@ def run_cell(cell: Cell) -> dict[str, Any]:
             out.update(results[0])
         if cell.workload == "w7":
             out["controller_rss_mib"] = out["controller_mem"].get("VmRSS", 0.0)
-    except CellTimeout:
+    except ProcTimeout:
         out["error"] = "timeout"
-    except CellError as exc:
+    except ProcError as exc:
         out["error"] = str(exc)
     finally:
-        for child in reversed(children):
-            child.kill()
-        shutil.rmtree(tmp, ignore_errors=True)
+        run.close()
     return out
 
 
 def run_soak(impl: Impl, transport: str, params: dict[str, dict[str, Any]], timeout: float) -> dict[str, Any]:
     """W1-W5 one after the other against ONE controller: its peak RSS at the end."""
-    py = python_for(impl.env)
-    tmp = tempfile.mkdtemp(prefix="daffi-bench-")
-    port = free_port()
-    path = os.path.join(tmp, "ctl.sock")
-    addr = f"unix:{path}" if transport == "unix" else f"tcp:127.0.0.1:{port}"
-    env = _environment()
-    deadline = time.monotonic() + timeout
-    children: list[Child] = []
+    run = Run(impl, transport, timeout, {}, [])
     out: dict[str, Any] = {"steps": {}}
     try:
-        server = Child("controller", _server_args(impl, py, addr, transport, path, port), env)
-        children.append(server)
-        _check_ready(impl, server.wait_for(READY, deadline))
-        out["ready_s"] = server.seen_at[READY.pattern] - server.started
-        callees: list[Child] = []
+        server, out["ready_s"] = run.controller()
+        callees: list[str] = []
         for workload in ("w1", "w2", "w3", "w4", "w5"):
-            p = dict(params[workload])
-            wanted = p.get("callees", 1)
-            while len(callees) < wanted:
-                name = f"callee-{len(callees) + 1}"
-                child = Child(name, _node_args(impl, py, "callee", addr, name), env)
-                callees.append(child)
-                children.append(child)
-                child.wait_for(READY, deadline)
-            p.update(wait_for=[c.name for c in callees], wait_timeout=max(5.0, deadline - time.monotonic()))
-            args = _node_args(impl, py, "caller", addr, f"caller-{workload}")
-            caller = Child(workload, [*args, "--workload", workload, "--params", json.dumps(p)], env)
-            children.append(caller)
+            while len(callees) < params[workload].get("callees", 1):
+                callee = run.node("callee", f"callee-{len(callees) + 1}")
+                callee.wait_for(READY, run.deadline)
+                callees.append(callee.name)
+            caller = run.caller(f"caller-{workload}", workload, params[workload], callees)
             if workload == "w1":
-                caller.wait_for(WAITING, deadline)
+                caller.wait_for("^WAITING$", run.deadline)
                 caller.send("go")
-            result = json.loads(caller.wait_for(RESULT, deadline).group(1))
+            result = result_of(caller, run.deadline)
             caller.kill()
             out["steps"][workload] = {"error": result["error"]} if "error" in result else "ok"
-            out["steps"][workload + "_mem"] = proc_memory(server.proc.pid)
-        out["controller_mem"] = proc_memory(server.proc.pid)
-    except CellTimeout:
+            out["steps"][workload + "_mem"] = proc_memory(server.pid)
+        out["controller_mem"] = proc_memory(server.pid)
+    except ProcTimeout:
         out["error"] = "timeout"
-        out["controller_mem"] = proc_memory(children[0].proc.pid) if children else {}
-    except CellError as exc:
+        out["controller_mem"] = proc_memory(run.children[0].pid) if run.children else {}
+    except ProcError as exc:
         out["error"] = str(exc)
     finally:
-        for child in reversed(children):
-            child.kill()
-        shutil.rmtree(tmp, ignore_errors=True)
+        run.close()
     return out

@@ -10,23 +10,21 @@ hatch run chaos:calls --trace-memory   # the callee writes tracemalloc/gc/malloc
 from __future__ import annotations
 
 import argparse
-import contextlib
 import dataclasses
 import json
-import os
-import platform
 import signal
 import sys
 import time
 import traceback
 from datetime import datetime, timezone
-from pathlib import Path
 from types import FrameType
 from typing import Any
 
 from chaos import report
-from chaos.procs import ROOT, STARTED, ScenarioTimeout, not_reaped
+from chaos.procs import ROOT, STARTED, not_reaped
 from chaos.scenarios import SCENARIOS, Settings
+from tools import pages
+from tools.procs import ProcTimeout
 
 RESULTS = ROOT / "chaos" / "results"
 
@@ -38,28 +36,13 @@ def _terminate(signum: int, frame: FrameType | None) -> None:
 
 
 def machine() -> dict[str, Any]:
-    """What this ran on: CPU model and count, memory, kernel, Python, daffi."""
-    cpu = "unknown CPU"
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    mem_gib = 0.0
-    with contextlib.suppress(OSError, ValueError):
-        for line in Path("/proc/meminfo").read_text().splitlines():
-            if line.startswith("MemTotal:"):
-                mem_gib = int(line.split()[1]) / 2**20
+    """What this ran on (tools/pages.py), and the daffi version."""
     try:
-        from daffi import __version__ as daffi_version
+        from daffi import __version__ as version
     except ImportError:
-        daffi_version = "?"
-    uname = platform.uname()
-    summary = (
-        f"{cpu}, {os.cpu_count()} CPUs, {mem_gib:.1f} GiB RAM; {uname.system} {uname.release} {uname.machine}; "
-        f"Python {platform.python_version()}; daffi {daffi_version}"
-    )
-    return {"summary": summary, "cpus": os.cpu_count(), "mem_gib": round(mem_gib, 1)}
+        version = "?"
+    info = pages.machine()
+    return {"summary": f"{info['summary']}; daffi {version}", "cpus": info["cores"], "mem_gib": info["memory_gib"]}
 
 
 def run_one(name: str, settings: Settings) -> dict[str, Any]:
@@ -80,7 +63,7 @@ def run_one(name: str, settings: Settings) -> dict[str, Any]:
     try:
         entry["figures"] = func(settings, timeout)
         entry["status"] = "finished"
-    except ScenarioTimeout as exc:
+    except ProcTimeout as exc:
         entry["status"] = "timeout"
         entry["error"] = str(exc)
     except Exception as exc:
@@ -101,8 +84,8 @@ def write_report() -> None:
         if path.exists():
             saved[name] = json.loads(path.read_text())
     out = ROOT / "docs" / "reliability-load.md"
-    out.write_text(report.render(saved))
-    print(f"[chaos] wrote {out.relative_to(ROOT)}", flush=True)
+    report.fill(saved, out)
+    print(f"[chaos] filled the tables of {out.relative_to(ROOT)}", flush=True)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,41 +1,13 @@
 """The socket transport in the fuzz target: bytes → ``ServerConnection`` → ``SocketService`` → the switchboard.
 
-A socket node of a script (``chaos/fuzz_target.py``) is a real ``ServerConnection``
-(``daffi_core.transport.socket.server``) opened by a real ``SocketService`` (``daffi_controller.socket_service``)
-on the ``Switchboard`` the script's gRPC streams use, so calls cross from one transport to the other. Only the
-asyncio transport under it is fake (``Wire``): the fuzzer's bytes reach the protocol the way asyncio hands them
-to a ``BufferedProtocol`` (``get_buffer``, ``buffer_updated``), one piece per loop turn, held back while the
-connection has paused reading; then ``eof_received`` or ``connection_lost``. What the server writes is captured.
-The script's socket steps:
-
-- ``dial``: a connection opens, on a controller with or without a token: a greeting (MAGIC, none, a part of it,
-  another protocol's), an Open (Connect, GetCatalog, Health, an unknown or empty method; the right token, a
-  wrong one, a prefix of it, none), or DATA first, an Open that does not parse, a second Open, nothing; then a
-  node's first message (the Hello grammar of the gRPC streams); cut into pieces;
-- ``frames``: socket frames built from the input, of every kind (unknown ones too), with true, short, long or
-  claimed lengths (around the reader's 64 KiB buffer and the frame limit), DATA carrying a batch, raw bytes or a
-  batch over 64 KiB; ``bytes``: the input's raw bytes; both cut into pieces at arbitrary boundaries;
-- ``hangup`` (end of stream), ``drop`` (connection lost, with or without an error), ``slow`` (writes back up
-  past the high-water mark: ``pause_writing``; the next ``slow`` drains them: ``resume_writing``).
-
-``Oracle`` parses what each client sent, independently and plainly (the framing as documented in
-``daffi_core.transport.socket.wire``), chunk by chunk as the server received it, and tells what the server must
-make of it. ``Conn.check`` (after every step) holds the server to it:
-
-- no protocol callback raises; the bytes written start with MAGIC and are whole, well-formed frames; DATA
-  bodies parse as the method's message (a ``Batch`` on Connect, checked like the gRPC streams' batches, a
-  ``Catalog``, a ``Health``), PING/PONG are empty, a PONG answers a PING, nothing is written after one CLOSE
-  (whose body is a ``Status``), nor after ``close``/``write_eof`` or the connection was lost;
-- a connection refused before it had a session ends with exactly one CLOSE of the code the oracle expects
-  (a greeting of another protocol, DATA before Open, a bad or second Open, an unknown frame kind: invalid
-  argument; a length over the limit: resource exhausted; a wrong or missing token: unauthenticated; an unknown
-  method: unimplemented); GetCatalog and Health get one answer, then CLOSE with OK; a node's session ends with
-  a CLOSE the client or the session explains;
-- a node's name is in the registry exactly while its Welcome was written and its connection is not closed;
-- bytes the server handed to the transport other than ``bytes`` do not change afterwards (uvloop and asyncio
-  3.12 send such buffers later, without copying them);
-- the token (and a wrong one a client sent) never appears in what the server writes (nor, checked by the
-  target, in its logs).
+A socket node of a script (chaos/fuzz_target.py) is a real ``ServerConnection`` opened by a real
+``SocketService`` on the script's ``Switchboard``, so calls cross between the transports. Only the asyncio
+transport is fake (:class:`Wire`): it hands the fuzzer's bytes over as asyncio hands them to a
+``BufferedProtocol`` (one piece per loop turn, held back while reading is paused; then ``eof_received`` or
+``connection_lost``) and captures what the server writes. :class:`Oracle` parses what each client sent,
+plainly and independently, and ``Conn.check`` holds the server to it after every step (the framing
+written, how a refused connection ends, PONGs, answers, the registry, held buffers, tokens; all listed in
+docs/reliability-fuzz.md). The steps: ``dial``, ``frames``, ``bytes``, ``hangup``, ``drop``, ``slow``.
 """
 
 from __future__ import annotations
@@ -46,7 +18,7 @@ import traceback
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any
 
 from daffi_controller import socket_service
 from daffi_core.proto import daffi_pb2 as pb
@@ -58,26 +30,17 @@ from daffi_core.transport.socket.server import ServerConnection
 from daffi_core.transport.socket.wire import HEADER, HEADER_SIZE, MAGIC, MAX_FRAME_BYTES, Kind
 
 from chaos.fuzz_target import (
-    CALLBACKS,
-    HELLO_STYLES,
-    JOIN_NAMES,
-    OPS,
     RAW_MAX,
     SECRETS,
     SMALL_BATCH,
     TOKEN,
     TRIPWIRE,
-    VERSIONS,
     WRONG_TOKEN,
     Draw,
     Run,
-    Seed,
     _batch,
-    _call,
     _hello,
 )
-
-S = TypeVar("S", bound="SocketSeed")
 
 # The socket transport at the scale of fuzz inputs, like the outbox (see SMALL_BATCH): DATA frames are cut at
 # SMALL_BATCH bytes, a node's sink and its connection are behind past 2 KiB and caught up under 1 KiB.
@@ -718,247 +681,4 @@ def tear_down_all(run: Run) -> None:
         wire.break_off(None)
 
 
-# ------------------------------------------------------------------------------ seeds
-
-
-@dataclass(frozen=True)
-class F:
-    """One socket frame of a seed: its kind, body (a DATA "raw", "big"; an OPEN "open"; a CLOSE "status";
-    else "raw") and length prefix ("exact", "short"/"long" by ``delta``, or "claim" ``delta``)."""
-
-    kind: int
-    body: bytes = b""
-    style: str = "raw"
-    method: str = CONNECT_METHOD
-    token: str = TOKEN
-    code: int = Code.OK
-    big: int = 0
-    length: str = "exact"
-    delta: int = 0
-
-
-def data(*frames: pb.Frame | pb.Message) -> F:
-    batch = pb.Batch(frames=[f if isinstance(f, pb.Frame) else pb.Frame(message=f) for f in frames])
-    return F(Kind.DATA, batch.SerializeToString())
-
-
-class SocketSeed(Seed):
-    """``Seed`` with the socket steps."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.conns = 0
-
-    def flag(self: S, value: bool) -> S:
-        self.number(int(value), 0, 1)
-        return self
-
-    def split(self: S, how: str = "whole", sizes: Sequence[int] = ()) -> S:
-        self.pick(how, SPLITS)
-        if how == "sizes":
-            self.number(len(sizes), 1, 4)
-            for size in sizes:
-                self.number(size, 1, 512)
-        return self
-
-    def dial(
-        self: S,
-        name: str = "alpha",
-        callbacks: Sequence[str] = (),
-        *,
-        secured: bool = False,
-        greeting: str | bytes = "magic",
-        opening: str = "open",
-        method: str = CONNECT_METHOD,
-        token: str = TOKEN,
-        style: str = "hello",
-        version: int = PROTOCOL_VERSION,
-        tcp: bool = True,
-        half_close: bool = True,
-        split: str = "whole",
-        sizes: Sequence[int] = (),
-    ) -> S:
-        assert style in ("hello", "eof", "silent")
-        self.pick("dial", OPS).flag(secured)
-        if isinstance(greeting, bytes):
-            if MAGIC.startswith(greeting):
-                self.pick("part", GREETINGS).number(len(greeting), 1, len(MAGIC) - 1)
-            else:
-                self.pick("other", GREETINGS).pick(greeting, OTHER_GREETINGS)
-        else:
-            self.pick(greeting, GREETINGS)
-        mask = sum(1 << CALLBACKS.index(c) for c in callbacks)
-        self.pick(opening, OPENINGS).pick(method, METHODS).pick(token, TOKENS)
-        self.pick(name, JOIN_NAMES).pick(version, VERSIONS).number(mask, 0, 15).pick(style, HELLO_STYLES)
-        self.flag(tcp).flag(half_close).split(split, sizes)
-        self.conns += 1
-        return self
-
-    def _on_conn(self: S, op: str, conn: int) -> S:
-        self.pick(op, OPS).number(conn, 0, self.conns - 1)
-        return self
-
-    def frames(self: S, conn: int, *frames: F, split: str = "whole", sizes: Sequence[int] = ()) -> S:
-        self._on_conn("frames", conn).number(len(frames), 1, 4)
-        for f in frames:
-            self.pick(f.kind, FRAME_KINDS)
-            if f.kind == Kind.DATA:
-                self.pick(f.style, DATA_BODIES)
-                if f.style == "big":
-                    self.number(f.big, 0, len(BIG) - 1)
-                else:
-                    self.blob(f.body, RAW_MAX)
-            elif f.kind in (Kind.OPEN, Kind.CLOSE) and f.style != "raw":
-                self.flag(True)
-                if f.kind == Kind.OPEN:
-                    self.pick(f.method, METHODS).pick(f.token, TOKENS)
-                else:
-                    self.pick(f.code, CLOSE_CODES)
-            else:
-                if f.kind in (Kind.OPEN, Kind.CLOSE):
-                    self.flag(False)
-                self.blob(f.body, RAW_MAX if f.kind in (Kind.OPEN, Kind.CLOSE) else 16)
-            self.pick(f.length, LENGTHS)
-            if f.length in ("short", "long"):
-                self.number(f.delta, 1, 8)
-            elif f.length == "claim":
-                self.pick(f.delta, CLAIMS)
-        return self.split(split, sizes)
-
-    def bytes_(self: S, conn: int, raw: bytes, split: str = "whole", sizes: Sequence[int] = ()) -> S:
-        self._on_conn("bytes", conn).blob(raw, RAW_MAX)
-        return self.split(split, sizes)
-
-    def hangup(self: S, conn: int) -> S:
-        return self._on_conn("hangup", conn)
-
-    def drop(self: S, conn: int, reset: bool = True) -> S:
-        return self._on_conn("drop", conn).flag(reset)
-
-    def slow(self: S, conn: int) -> S:
-        return self._on_conn("slow", conn)
-
-
-def seeds() -> dict[str, Seed]:
-    """Socket scripts that reach the deep paths (names start with "socket-")."""
-    M, call = pb.Message, _call
-    s: dict[str, Seed] = {}
-    # 0 = alpha offers add and gen over the socket transport, beta calls it over gRPC, then the other way round.
-    s["socket-call-reply"] = (
-        SocketSeed()
-        .dial("alpha", ["add", "gen"])
-        .join("beta", ["add"])
-        .raw(0, call(1))
-        .frames(0, data(M(kind=M.REPLY, call_id=1, peer="beta", payload=TRIPWIRE)))
-        .frames(0, data(call(2), M(kind=M.CALL, call_id=2, payload=b"p", continuation=True)), F(Kind.PING))
-        .raw(0, M(kind=M.REPLY, call_id=2, peer="alpha", payload=b"r"))
-        .dial("gamma", secured=True, method=CATALOG_METHOD)
-        .dial("delta", secured=True, method=HEALTH_METHOD, token="")
-    )
-    s["socket-refusals"] = (
-        SocketSeed()
-        .join("alpha")
-        .dial("beta", greeting="none")
-        .dial("beta", greeting=OTHER_GREETINGS[0])
-        .dial("beta", greeting=MAGIC[:5], opening="none")
-        .dial("beta", greeting=OTHER_GREETINGS[1])
-        .dial("beta", opening="data-first")
-        .dial("beta", opening="garbage")
-        .dial("beta", greeting=b"DAFFI/2\n")
-    )
-    s["socket-tokens-and-methods"] = (
-        SocketSeed()
-        .dial("beta", secured=True, token=WRONG_TOKEN)
-        .dial("beta", secured=True, token="", method=CATALOG_METHOD)
-        .dial("beta", secured=True, token=TOKEN[:-1], split="bytes")
-        .dial("beta", method=METHODS[-2])
-        .dial("beta", method="")
-        .dial("beta", secured=True, method=HEALTH_METHOD, token="", split="bytes")
-        .dial("beta", ["add"], secured=True)
-    )
-    s["socket-hellos"] = (
-        SocketSeed()
-        .join("alpha")
-        .dial("alpha")  # a duplicate of a gRPC node
-        .dial("", ["add"])
-        .dial("beta", version=0)
-        .dial("gamma", style="eof")
-        .dial("delta", style="silent")
-        .frames(4, F(Kind.DATA, b"\x0a\x05\x0a"))  # no Batch as the first message
-        .dial("beta", opening="twice")
-    )
-    s["socket-split"] = (
-        SocketSeed()
-        .dial("alpha", ["add"], split="bytes")
-        .dial("beta", split="sizes", sizes=[3, 7, 1, 12])
-        .frames(1, F(Kind.DATA, style="big", big=0), F(Kind.DATA, style="big", big=1), split="sizes", sizes=[9])
-        .frames(
-            1,
-            data(call(2)),
-            F(Kind.PING),
-            F(Kind.PONG),
-            data(M(kind=M.CANCEL, call_id=2)),
-            split="bytes",
-        )
-        .frames(0, data(M(kind=M.REPLY, call_id=1, peer="beta")), F(Kind.DATA, length="long", delta=5))
-        .frames(0, F(Kind.DATA, b"\x0a\x00\x0a\x00"), split="sizes", sizes=[1, 2, 1, 1])
-    )
-    s["socket-hostile-frames"] = (
-        SocketSeed()
-        .dial("alpha", ["add"])
-        .dial("beta")
-        .dial("gamma")
-        .dial("delta", tcp=False, half_close=False)
-        .frames(1, F(Kind.PING, b"x"), F(0xFF))  # an unknown kind: refused
-        .frames(2, F(Kind.DATA, length="claim", delta=MAX_FRAME_BYTES + 1))  # over the limit
-        .frames(3, F(Kind.DATA, length="claim", delta=64 * 1024 + 1), data(call(1)))  # a long frame, cut short
-        .bytes_(3, bytes(range(40)))
-        .frames(0, F(Kind.OPEN, style="open", method=HEALTH_METHOD))  # a second Open
-    )
-    # A regression seed (docs/reliability-fuzz.md): alpha is refused after its Hello and must leave at once.
-    s["socket-refused-node-stays"] = SocketSeed().dial("alpha", ["add"]).frames(0, F(0xFF))
-    # A regression seed: beta is paused (alpha, slow, is behind), then the controller
-    # stops; what beta sends next must still be read.
-    s["socket-closed-while-paused"] = (
-        SocketSeed()
-        .dial("alpha", ["add"])
-        .dial("beta")
-        .slow(0)
-        .frames(1, F(Kind.DATA, style="big", big=1))
-        .close()
-        .frames(1, F(Kind.PING))
-    )
-    # A socket caller gets a burst of error replies (DATA frames cut at the scaled batch limit).
-    many = pb.CallbackList(callbacks=[pb.CallbackSignature(name=f"callback_number_{i:04}") for i in range(25)])
-    s["socket-error-burst"] = (
-        SocketSeed()
-        .join("alpha")
-        .dial("beta")
-        .raw(0, pb.Frame(callbacks=many))
-        .frames(0, data(*(M(kind=M.CALL, call_id=i, head=pb.CallHead(name="nope")) for i in range(1, 25))))
-    )
-    slow = SocketSeed().dial("alpha", ["add"]).join("beta").dial("gamma").slow(0)
-    for i in range(1, 5):  # over the (scaled) high-water mark of alpha's connection: gamma is no longer read
-        slow.frames(1, data(call(i), M(kind=M.CALL, call_id=i, payload=bytes(400), continuation=True)))
-    for i in range(5, 8):
-        slow.raw(0, call(i), M(kind=M.CALL, call_id=i, payload=bytes(400), continuation=True))
-    s["socket-slow-receiver"] = slow.frames(1, data(call(9))).hangup(1).slow(0)
-    s["socket-endings"] = (
-        SocketSeed()
-        .dial("alpha", ["hang"])
-        .join("beta")
-        .dial("gamma")
-        .dial("delta", ["hang"], half_close=False)
-        .raw(0, call(1, "hang"), call(2, "hang"))
-        .frames(1, data(call(3, "hang")))
-        .hangup(0)
-        .drop(2)
-        .frames(1, F(Kind.CLOSE, style="status"))
-        .dial("alpha", ["add"])
-        .close()
-        .dial("gamma")
-    )
-    return s
-
-
-__all__ = ["Conn", "SocketSeed", "check", "hang_up_all", "seeds", "step", "tear_down_all"]
+__all__ = ["Conn", "check", "hang_up_all", "step", "tear_down_all"]

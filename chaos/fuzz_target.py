@@ -1,119 +1,47 @@
 """The fuzz target of ``hatch run chaos:fuzz``: bytes → both transports' parsers → the controller's real handling.
 
-One input is a script of what several nodes do to one in-process controller, decoded from the fuzzer's bytes
-with ``atheris.FuzzedDataProvider``. The controller has both fronts on one ``Switchboard``, so a script mixes
-gRPC and socket-transport nodes that call each other:
+One input is a script of what several nodes do to one in-process controller (both fronts on one
+``Switchboard``): gRPC streams (``ControllerServicer``, only the stream object faked: :class:`Stream`) and
+socket-transport connections (chaos/fuzz_socket.py, only the asyncio transport faked). After each step and
+at the end, :func:`_check` and :func:`run_script` hold the controller to its invariants (registry, routes,
+batches written, handlers' outcomes, logs, tokens; chaos/fuzz_guard.py: no unpickling); a violation raises
+:class:`InvariantViolation`, which libFuzzer reports as a crash. docs/reliability-fuzz.md lists every check.
 
-- gRPC nodes (``ControllerServicer``): they join (a valid Hello, or a bad, duplicate, silent or missing one),
-  send batches (built frame by frame from the input, or the input's raw bytes as they are), end their stream,
-  lose their connection, are cancelled the way gRPC cancels a handler, fail a write, stop reading (a slow
-  node). Every message reaches the servicer as the bytes ``context.read()`` returns, as from gRPC (``Connect``
-  has no deserializer). Only the stream object is faked (``read``/``write``/``abort``).
-- socket-transport nodes and tools (``ServerConnection`` of ``SocketService``, see ``chaos/fuzz_socket.py``):
-  greetings, Open frames (Connect, GetCatalog, Health, unknown; right, wrong or missing tokens), frames of
-  every kind and length built from the input or its raw bytes, delivered in pieces cut anywhere, end of stream,
-  connection loss, a connection whose writes back up. Only the asyncio transport is faked.
-
-Switchboard, router, registry, framing, outbox, the socket framing's reader and server are the real code,
-instrumented for coverage; the controller may be stopped (both fronts).
-
-After each step of a script and at its end the target checks:
-
-- no exception escapes the handler but the documented ones: ``context.abort`` (a status), the
-  cancellation gRPC itself delivered, or a transport error injected while the stream was still
-  waiting for its Hello; nothing is logged at ERROR (the servicer logs a reader that failed); no token
-  appears in a log line;
-- what socket connections got from the server (``chaos/fuzz_socket.py`` lists those checks);
-- the registry holds exactly the streams and connections that were welcomed and are still open; callback offers and the
-  router's tables agree with each other and name only connected nodes; open calls ≤ CALL frames sent;
-  frames written ≤ a linear bound of frames read;
-- what is written parses as a ``Batch`` within gRPC's limit, each message in it one a node sent (but for
-  ``peer``) or one the controller makes; at the scale of fuzz inputs (``SMALL_BATCH``), a batch passes the
-  outbox's limit only by its last frame;
-- after every stream and connection ended: registry, callback offers, routing tables and socket sessions
-  are empty, every handler returned and no task or timer is left on the loop;
-- no payload is ever unpickled (``pickle`` loaders are replaced by a tripwire before the controller
-  is imported, ``dill`` cannot be imported, and payloads include a pickle that trips when loaded).
-
-A violation raises ``InvariantViolation``, which libFuzzer reports as a crash (and saves the input).
-``python -m chaos.fuzz_target [libFuzzer flags] [corpus dirs]`` runs atheris directly (a saved crash input
-as the only argument replays it); ``python -m chaos.fuzz_target --write-seeds`` rewrites chaos/fuzz_corpus/.
+``python -m chaos.fuzz_target [libFuzzer flags] [corpus dirs]`` runs atheris directly;
+``python -m chaos.fuzz_target FILE_OR_DIR ...`` replays inputs (a saved crash, the seed corpus
+chaos/fuzz_corpus/, which is data: one file per script) without atheris and prints each one's script.
 """
 
 from __future__ import annotations
 
 import asyncio
-import importlib.abc
-import logging
+import contextlib
 import os
-import pickle
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
-import atheris  # type: ignore[import-untyped]
+from chaos.fuzz_guard import ERRORS, SECRETS, TOKEN, TRIPWIRE, UNPICKLED, WRONG_TOKEN
+from chaos.fuzz_guard import tripwire as _tripwire
+
+try:
+    import atheris  # type: ignore[import-untyped]
+except ImportError:  # the unit suite replays inputs without the engine, which is in the chaos environment only
+    atheris = None
 
 if TYPE_CHECKING:
     from chaos.fuzz_socket import Conn
 
+__all__ = ["SECRETS", "TOKEN", "TRIPWIRE", "WRONG_TOKEN", "_tripwire"]  # the corpus's pickle names _tripwire here
+if __name__ == "__main__":  # run as a script: chaos/fuzz_socket.py imports this very module, not a second copy
+    sys.modules.setdefault("chaos.fuzz_target", sys.modules[__name__])
 T = TypeVar("T")
 SEEDS = Path(__file__).resolve().parent / "fuzz_corpus"
-#: The token of a controller that has one (socket connections), and a wrong one of the same length: neither
-#: may appear in what the controller logs or writes (unless the input itself spells it out).
-TOKEN = "fuzz-token-5c2e9a71d04b36f8"
-WRONG_TOKEN = "fuzz-token-WRONG-71d04b36f8"
-SECRETS = (TOKEN, WRONG_TOKEN)
-
-
-# ------------------------------------------------------------------------------ the unpickling tripwire
-
-
-class Unpickled(BaseException):
-    """Raised (and remembered) when anything in the process tries to unpickle."""
-
-
-UNPICKLED: list[str] = []
-
-
-def _tripwire(*args: object, **kwargs: object) -> Any:
-    UNPICKLED.append("a payload was unpickled")
-    raise Unpickled("the controller unpickled a payload")
-
-
-if __name__ == "__main__":  # so that the pickle below finds this very module under its real name
-    sys.modules.setdefault("chaos.fuzz_target", sys.modules[__name__])
-
-#: A payload that calls ``_tripwire`` if anyone ever loads it (GLOBAL, EMPTY_TUPLE, REDUCE).
-TRIPWIRE = b"\x80\x02cchaos.fuzz_target\n_tripwire\n)R."
-_REAL_LOADS = pickle.loads
-
-
-class _TrippingUnpickler:
-    def __init__(self, *args: object, **kwargs: object) -> None:
-        _tripwire()
-
-
-class _NoDill(importlib.abc.MetaPathFinder):
-    def find_spec(self, name: str, path: object = None, target: object = None) -> None:
-        if name == "dill" or name.startswith("dill."):
-            UNPICKLED.append(f"{name} was imported")
-            raise ImportError("the controller must not import dill")
-        return None
-
-
-def _guard_unpickling() -> None:
-    pickle.loads = _tripwire
-    pickle.load = _tripwire
-    pickle.Unpickler = _TrippingUnpickler  # type: ignore[assignment,misc]
-    sys.meta_path.insert(0, _NoDill())
-
-
-_guard_unpickling()
-
-# The controller is imported after the tripwire is set, so even a ``from pickle import loads`` would trip.
-if os.environ.get("DAFFI_FUZZ_PLAIN"):  # coverage replay (chaos.fuzz): real line numbers, no atheris hooks
+#: Instrumented for atheris's coverage, unless replaying (chaos.fuzz's line coverage and the unit suite).
+_PLAIN = atheris is None or bool(os.environ.get("DAFFI_FUZZ_PLAIN"))
+with contextlib.nullcontext() if _PLAIN else atheris.instrument_imports(include=["daffi_controller", "daffi_core"]):
     import daffi_core.outbox
     import grpc
     from daffi_controller.grpc_service import ControllerServicer
@@ -123,17 +51,6 @@ if os.environ.get("DAFFI_FUZZ_PLAIN"):  # coverage replay (chaos.fuzz): real lin
     from daffi_core.proto import daffi_pb2 as pb
     from daffi_core.protocol import MAX_MESSAGE_BYTES, PROTOCOL_VERSION
     from daffi_core.transport.socket import server as socket_server
-else:
-    with atheris.instrument_imports(include=["daffi_controller", "daffi_core"]):
-        import daffi_core.outbox
-        import grpc
-        from daffi_controller.grpc_service import ControllerServicer
-        from daffi_controller.registry import Peer
-        from daffi_controller.socket_service import SocketService
-        from daffi_controller.switchboard import Switchboard
-        from daffi_core.proto import daffi_pb2 as pb
-        from daffi_core.protocol import MAX_MESSAGE_BYTES, PROTOCOL_VERSION
-        from daffi_core.transport.socket import server as socket_server
 
 M = pb.Message
 #: The outbox closes a batch once it holds BATCH_BYTES (MiB), which keeps batches under gRPC's message limit, and
@@ -206,16 +123,23 @@ RAW_MAX = 2048
 
 
 class Draw:
-    """The fuzzer's choices: integers from the end of the input, byte strings from its front."""
+    """The fuzzer's choices, read as libFuzzer's (and atheris's) ``FuzzedDataProvider`` reads them: integers
+    big-endian from the end of the input, byte strings from its front. Plain Python, so that an input means the
+    same script with or without the engine."""
 
     def __init__(self, data: bytes) -> None:
-        self._fdp = atheris.FuzzedDataProvider(data)
+        self._data, self._front, self._back = data, 0, len(data)
 
     def left(self) -> int:
-        return int(self._fdp.remaining_bytes())
+        return self._back - self._front
 
     def number(self, lo: int, hi: int) -> int:
-        return int(self._fdp.ConsumeIntInRange(lo, hi))
+        span, value, bits = hi - lo, 0, 0
+        while bits < 64 and span >> bits and self._back > self._front:
+            self._back -= 1
+            value = value << 8 | self._data[self._back]
+            bits += 8
+        return lo + (value % (span + 1) if span != 2**64 - 1 else value)
 
     def pick(self, options: Sequence[T]) -> T:
         return options[self.number(0, len(options) - 1)]
@@ -224,7 +148,9 @@ class Draw:
         return self.number(0, 1) == 1
 
     def blob(self, most: int) -> bytes:
-        return bytes(self._fdp.ConsumeBytes(self.number(0, most)))
+        size = min(self.number(0, most), self.left())
+        self._front += size
+        return self._data[self._front - size : self._front]
 
 
 def _callbacks(mask: int) -> list[pb.CallbackSignature]:
@@ -380,9 +306,6 @@ class Stream:
                 self.name = first.frames[0].hello.process_name  # the name the controller knows it by
         return item  # Connect has no deserializer: the servicer gets the bytes as they came
 
-    def peer(self) -> str:
-        return "ipv4:127.0.0.1:1"  # where gRPC says a stream comes from
-
     async def write(self, data: object) -> None:
         if self.stalled is not None:
             await self.stalled.wait()
@@ -393,6 +316,9 @@ class Stream:
         except InvariantViolation as violation:  # the servicer swallows what its writer raises: keep it
             self.run.violations.append(violation)
             raise
+
+    def peer(self) -> str:
+        return f"ipv4:127.0.0.1:{40000 + self.run.streams.index(self)}"
 
     async def abort(self, code: grpc.StatusCode, details: str = "", *args: object) -> None:
         self.aborted = (code, details)
@@ -406,29 +332,6 @@ class Stream:
         if batch is grpc.aio.EOF:
             raise StopAsyncIteration
         return batch
-
-
-class _ErrorLog(logging.Handler):
-    """Remembers what is logged at ERROR, and any line that holds a token."""
-
-    def __init__(self) -> None:
-        super().__init__(logging.DEBUG)
-        self.records: list[str] = []
-        self.leaks: list[str] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        text = f"{record.name}: {record.getMessage()}"
-        if record.levelno >= logging.ERROR:
-            self.records.append(text)
-        if any(secret in text for secret in SECRETS):
-            self.leaks.append(text)
-
-
-ERRORS = _ErrorLog()
-logging.getLogger().addHandler(ERRORS)
-# Every line the controller and its transports log is read for tokens (warnings are expected here: refusals,
-# ignored frames); only ERROR is a failure. No handler prints them.
-logging.getLogger("daffi").setLevel(logging.DEBUG)
 
 
 @dataclass(eq=False)
@@ -546,7 +449,7 @@ def _check(run: Run) -> None:
     if len(routes) > run.calls_in:
         raise run.fail(f"{len(routes)} open calls after {run.calls_in} CALL frames")
     for key, route in routes.items():
-        targets = route.targets
+        targets = getattr(route, "targets", route)  # a Route (the set of callees before it had counters)
         if not targets:
             raise run.fail(f"call {key} is open with no callee")
         for name in (key[0], *targets):
@@ -745,293 +648,33 @@ def test_one_input(data: bytes) -> None:
     play(data)
 
 
-# ------------------------------------------------------------------------------ seeds
-
-
-SeedT = TypeVar("SeedT", bound="Seed")
-
-
-class Seed:
-    """Writes the bytes that ``Draw`` decodes into the given choices (the seed corpus)."""
-
-    def __init__(self) -> None:
-        self._front = bytearray()
-        self._back = bytearray()  # in the order Draw consumes it, from the end of the input
-        self.streams = 0
-        self.steps = 0
-
-    def number(self: SeedT, value: int, lo: int, hi: int) -> SeedT:
-        assert lo <= value <= hi
-        span, offset = hi - lo, value - lo
-        width = (span.bit_length() + 7) // 8
-        self._back += offset.to_bytes(width, "big")
-        return self
-
-    def pick(self: SeedT, value: T, options: Sequence[T]) -> SeedT:
-        self.steps += options is OPS
-        return self.number(options.index(value), 0, len(options) - 1)
-
-    def blob(self: SeedT, value: bytes, most: int) -> SeedT:
-        self.number(len(value), 0, most)
-        self._front += value
-        return self
-
-    def join(self: SeedT, name: str, callbacks: Sequence[str] = (), version: int = PROTOCOL_VERSION) -> SeedT:
-        mask = sum(1 << CALLBACKS.index(c) for c in callbacks)
-        self.pick("join", OPS).pick(name, JOIN_NAMES).pick(version, VERSIONS).number(mask, 0, 15).pick(
-            "hello", HELLO_STYLES
-        )
-        self.streams += 1
-        return self
-
-    def join_as(self: SeedT, name: str, style: str) -> SeedT:
-        """A join whose first message is not a plain Hello ("eof" or "silent")."""
-        assert style in ("eof", "silent")
-        self.pick("join", OPS).pick(name, JOIN_NAMES).pick(PROTOCOL_VERSION, VERSIONS).number(0, 0, 15).pick(
-            style, HELLO_STYLES
-        )
-        self.streams += 1
-        return self
-
-    def _on(self: SeedT, op: str, stream: int) -> SeedT:
-        return self.pick(op, OPS).number(stream, 0, self.streams - 1)
-
-    def raw(self: SeedT, stream: int, *frames: pb.Frame | pb.Message) -> SeedT:
-        batch = pb.Batch(frames=[f if isinstance(f, pb.Frame) else pb.Frame(message=f) for f in frames])
-        return self.raw_bytes(stream, batch.SerializeToString())
-
-    def raw_bytes(self: SeedT, stream: int, data: bytes) -> SeedT:
-        return self._on("raw", stream).blob(data, RAW_MAX)
-
-    def eof(self: SeedT, stream: int) -> SeedT:
-        return self._on("eof", stream)
-
-    def lost(self: SeedT, stream: int) -> SeedT:
-        return self._on("lost", stream)
-
-    def cancel(self: SeedT, stream: int) -> SeedT:
-        return self._on("cancel", stream)
-
-    def write_fails(self: SeedT, stream: int) -> SeedT:
-        return self._on("write-fails", stream)
-
-    def close(self: SeedT) -> SeedT:
-        return self.pick("close", OPS)
-
-    def stall(self: SeedT, stream: int) -> SeedT:
-        return self._on("stall", stream)
-
-    def data(self) -> bytes:
-        return bytes(self._front) + bytes(reversed(self._back))
-
-
-def _call(call_id: int, name: str = "add", **head: Any) -> pb.Message:
-    return M(kind=M.CALL, call_id=call_id, payload=TRIPWIRE, encoding=pb.PICKLE, head=pb.CallHead(name=name, **head))
-
-
-def _up(kind: M.Kind.ValueType, caller: str, call_id: int, **fields: Any) -> pb.Message:
-    return M(kind=kind, call_id=call_id, peer=caller, **fields)
-
-
-def framing_len(data: bytes) -> bytes:
-    """The varint length prefix of ``data``."""
-    n, out = len(data), bytearray()
-    while n > 0x7F:
-        out.append(n & 0x7F | 0x80)
-        n >>= 7
-    out.append(n)
-    return bytes(out)
-
-
-def seeds() -> dict[str, Seed]:
-    """Named scripts that reach the deep paths: the fuzzer mutates from here."""
-    cb = pb.Frame(callbacks=pb.CallbackList(callbacks=_callbacks(0b0110)))
-    s: dict[str, Seed] = {}
-    # 0 = alpha (offers add, gen), 1 = beta (caller) in most seeds.
-    s["call-reply"] = (
-        Seed()
-        .join("alpha", ["add", "gen"])
-        .join("beta")
-        .raw(1, _call(1))
-        .raw(0, _up(M.REPLY, "beta", 1, payload=TRIPWIRE))
-    )
-    s["chunked-call-and-reply"] = (
-        Seed()
-        .join("alpha", ["add"])
-        .join("beta")
-        .raw(1, _call(1), M(kind=M.CALL, call_id=1, payload=b"p1", more=True, continuation=True))
-        .raw(1, M(kind=M.CALL, call_id=1, payload=b"p2", continuation=True))
-        .raw(
-            0,
-            _up(M.REPLY, "beta", 1, payload=b"r1", more=True),
-            _up(M.REPLY, "beta", 1, payload=b"r2", continuation=True),
-        )
-    )
-    s["stream-items-acks"] = (
-        Seed()
-        .join("alpha", ["add", "gen"])
-        .join("beta")
-        .raw(
-            1,
-            _call(2, "gen", action=pb.CallHead.STREAM),
-            M(kind=M.ITEM, call_id=2, payload=b"i"),
-            M(kind=M.END, call_id=2),
-        )
-        .raw(0, _up(M.ACK_ITEMS, "beta", 2, count=1), _up(M.YIELD, "beta", 2, payload=b"y"))
-        .raw(1, M(kind=M.ACK_YIELDS, call_id=2, count=1), M(kind=M.CANCEL, call_id=2))
-        .raw(0, _up(M.REPLY, "beta", 2))
-    )
-    s["fanout-all"] = (
-        Seed()
-        .join("alpha", ["add"])
-        .join("beta")
-        .join("gamma", ["add"])
-        .join("delta", ["add"])
-        .raw(1, _call(3, fanout=pb.CallHead.ALL))
-        .raw(0, _up(M.REPLY, "beta", 3))
-        .eof(2)
-        .raw(3, _up(M.REPLY, "beta", 3))
-    )
-    s["pinned-system-unknown"] = (
-        Seed()
-        .join("alpha", ["add", "hang"])
-        .join("beta", ["add"])
-        .raw(
-            1,
-            _call(1, target="alpha"),
-            _call(2, "nope", target="alpha"),
-            _call(3, target="ghost"),
-            _call(4, target="beta"),
-            _call(5, "pid", target="alpha", action=pb.CallHead.SYSTEM),
-            _call(6, "nope"),
-            _call(1),
-        )
-    )
-    s["callee-leaves-mid-call"] = Seed().join("alpha", ["hang"]).join("beta").raw(1, _call(1, "hang")).eof(0)
-    s["caller-leaves-mid-call"] = Seed().join("alpha", ["hang"]).join("beta").raw(1, _call(1, "hang")).lost(1)
-    s["round-robin-and-callbacks"] = (
-        Seed()
-        .join("alpha", ["add"])
-        .join("beta", ["add"])
-        .join("gamma")
-        .raw(2, _call(1), _call(2), _call(3))
-        .raw(0, cb)
-        .raw(1, pb.Frame(callbacks=pb.CallbackList()))
-        .raw(2, _call(4))
-    )
-    s["odd-frames"] = (
-        Seed()
-        .join("alpha", ["add"])
-        .join("beta")
-        .raw(
-            1,
-            pb.Frame(hello=pb.Hello(protocol_version=PROTOCOL_VERSION, process_name="beta")),
-            pb.Frame(welcome=pb.Welcome()),
-            pb.Frame(node_left=pb.NodeLeft(process_name="alpha")),
-            pb.Frame(),
-            M(kind=M.ACCEPTED, call_id=1),
-            M(kind=99, call_id=1),  # type: ignore[arg-type]
-            _up(M.REPLY, "ghost", 1),
-            _up(M.YIELD, "beta", 7),
-        )
-    )
-    s["refusals"] = (
-        Seed()
-        .join("alpha")
-        .join("alpha")
-        .join("", ["add"])
-        .join("beta", version=0)
-        .join_as("gamma", "eof")
-        .join_as("delta", "silent")
-        .raw_bytes(5, b"\x0a\x02\x3a\x00")
-    )
-    s["undecodable-after-hello"] = (
-        Seed().join("alpha", ["add"]).join("beta").raw_bytes(1, b"\xff\xff\xff\xff").raw(1, _call(1))
-    )
-    s["undecodable-first"] = Seed().join_as("alpha", "silent").raw_bytes(0, b"\x0a\x05\x0a")
-    s["cancel-write-fail-close"] = (
-        Seed()
-        .join("alpha", ["hang"])
-        .join("beta")
-        .join("gamma")
-        .raw(1, _call(1, "hang"))
-        .write_fails(0)
-        .raw(2, _call(2, "hang"))
-        .cancel(1)
-        .close()
-        .join("delta")
-    )
-    many = pb.CallbackList(callbacks=[pb.CallbackSignature(name=f"callback_number_{i:04}") for i in range(25)])
-    s["unknown-callback-burst"] = (
-        Seed()
-        .join("alpha")
-        .join("beta")
-        .raw(0, pb.Frame(callbacks=many))
-        .raw(1, *(M(kind=M.CALL, call_id=i, head=pb.CallHead(name="nope")) for i in range(1, 25)))
-    )
-    slow = Seed().join("alpha", ["add"]).join("beta").stall(0)
-    for i in range(1, 7):  # over the (scaled) high-water mark of alpha's outbox: beta is no longer read
-        slow.raw(1, _call(i), M(kind=M.CALL, call_id=i, payload=bytes(400), continuation=True))
-    s["slow-receiver"] = slow.eof(1).stall(0).raw(0, _up(M.REPLY, "beta", 1))
-    # Batches that framing.message_views does not lay out (the router re-serializes what protobuf parsed):
-    # an unknown top-level field, and a frame whose message field comes twice (protobuf merges the two).
-    call = pb.Frame(message=_call(1)).SerializeToString()
-    twice = (
-        pb.Frame(message=M(kind=M.CALL, call_id=2, payload=b"a")).SerializeToString()
-        + pb.Frame(message=M(head=pb.CallHead(name="add"), payload=b"b")).SerializeToString()
-    )
-    s["not-laid-out-as-frames"] = (
-        Seed()
-        .join("alpha", ["add"])
-        .join("beta")
-        .raw_bytes(1, b"\x0a" + framing_len(call) + call + b"\x10\x01")
-        .raw_bytes(1, b"\x12\x00" + b"\x0a" + framing_len(twice) + twice)
-        .raw(0, _up(M.REPLY, "beta", 1), _up(M.REPLY, "beta", 2))
-    )
-    # alpha's writer is stuck when the controller stops, so its handler drains for up to 2 s: what alpha
-    # sends meanwhile must not be dispatched (it re-registered its callbacks and opened routes once).
-    s["frames-after-leaving"] = (
-        Seed()
-        .join("alpha", ["add"])
-        .join("beta")
-        .stall(0)
-        .join("gamma")
-        .close()
-        .raw(0, pb.Frame(callbacks=pb.CallbackList(callbacks=_callbacks(0b0001))))
-        .raw(0, _call(1, "add"))
-    )
-    s.update(sock.seeds())
-    return s
-
-
-def write_seeds(directory: Path = SEEDS) -> None:
-    try:
-        _REAL_LOADS(TRIPWIRE)
-        raise AssertionError("the tripwire payload did not trip")
-    except Unpickled:
-        UNPICKLED.clear()
-    directory.mkdir(parents=True, exist_ok=True)
-    for old in directory.iterdir():
-        old.unlink()
-    for name, seed in seeds().items():
-        data = seed.data()
-        (directory / name).write_bytes(data)
-        run = play(data)  # each seed must pass and decode to its script
-        assert len(run.log) == seed.steps, f"{name} decodes to {run.log}"
-        print(f"{name}: {len(data)} bytes, {len(run.log)} steps: {'; '.join(run.log)[:200]}")
-
-
 # The socket half of the target uses the grammar, Run and Seed above (and is imported after the controller).
 from chaos import fuzz_socket as sock  # noqa: E402
 
 
-def main(argv: list[str]) -> None:
-    if argv[1:2] == ["--write-seeds"]:
-        write_seeds()
-        return
+def replay(paths: Sequence[Path]) -> int:
+    """Play every input file (of the directories) given; print each one's script. 1 if any broke an invariant."""
+    broken = 0
+    for path in sorted(p for given in paths for p in (sorted(given.iterdir()) if given.is_dir() else [given])):
+        try:
+            run = play(path.read_bytes())
+            print(f"{path.name}: {len(run.log)} steps: {'; '.join(run.log)[:300]}", flush=True)
+        except InvariantViolation as violation:
+            broken += 1
+            print(f"{path.name}: InvariantViolation: {violation}", flush=True)
+    return 1 if broken else 0
+
+
+def main(argv: list[str]) -> int:
+    """Input files or folders: replay them; else libFuzzer's flags and corpus folders: fuzz (needs atheris)."""
+    if argv[1:] and all(not a.startswith("-") and Path(a).exists() for a in argv[1:]):
+        return replay([Path(a) for a in argv[1:]])
+    if atheris is None:
+        raise SystemExit("fuzzing needs atheris (hatch run chaos:fuzz); without it this replays input files")
     atheris.Setup(argv, test_one_input)
     atheris.Fuzz()
+    return 0
 
 
 if __name__ == "__main__":
-    main(sys.argv)
+    sys.exit(main(sys.argv))

@@ -1,9 +1,12 @@
-"""Renders docs/reliability-load.md from the saved results of each scenario (chaos/results/*.json)."""
+"""Fills the tables of docs/reliability-load.md (its ``<!-- chaos:table NAME -->`` markers) from the saved results
+of each scenario (chaos/results/*.json); the page's prose is edited by hand."""
 
 from __future__ import annotations
 
-import itertools
+from pathlib import Path
 from typing import Any
+
+from tools import pages
 
 Entry = dict[str, Any]
 
@@ -22,11 +25,6 @@ def _mark(ok: bool) -> str:
 
 def _status(entry: Entry) -> str:
     return f"**{entry['status']}**: {entry.get('error', '')}"
-
-
-def _machine(saved: dict[str, Entry]) -> list[str]:
-    machines = {e["machine"]["summary"] for e in saved.values() if "machine" in e}
-    return [f"- {m}" for m in sorted(machines)]
 
 
 # --- one section per scenario -----------------------------------------------------------------
@@ -48,34 +46,29 @@ def _nodes(e: Entry) -> tuple[list[list[str]], list[str]]:
             "✓",
         ]
     ]
-    lines = [
-        f"### 1. {n} nodes on one controller",
-        "",
-        f"One controller (`python -m daffi_controller`, {f['transport'].upper()} on 127.0.0.1), one caller, then {n} "
-        f"separate node processes (`python -m chaos.nodes.leaf`, each offering `bump`), all started at once.",
-        "",
-        "| figure | value |",
-        "|---|---|",
-        f"| controller start → ready | {_f(f['controller_ready_seconds'], 2)} s |",
-        f"| starting the {n} processes (Popen) | {_f(f['spawn_seconds'], 2)} s |",
-        f"| start → the caller sees all {n} offering `bump` | **{_f(f['connect_seconds'], 2)} s** |",
-        f"| joins / leaves the controller logged ({n} nodes + the caller) | "
-        f"{f['controller_joins_logged']} / {f['controller_leaves_logged']} |",
-        f"| broadcast `bump(i) & BROADCAST` to {n} nodes, {c['broadcasts']} measured after 2 warm-up, "
-        f"p50 (min to max) | **{_f(c['latency_ms_p50'])} ms** "
-        f"({_f(c['latency_ms_min'])} to {_f(c['latency_ms_max'])}) |",
-        f"| all {n} SIGKILLed → the caller sees none left | {_f(f['kill_to_departed_seconds'], 2)} s |",
-        f"| RSS of one node process, mean (all {n}) | {_f(f['leaf_rss_mib_mean'])} MiB "
-        f"({_n(f['leaf_rss_mib_total'])} MiB in all) |",
-        "",
-        "Controller RSS (VmRSS):",
-        "",
-        "| moment | MiB |",
-        "|---|---|",
-        *[f"| {k} | {_f(v)} |" for k, v in rss.items()],
-        "",
+    figures = [
+        ["controller start → ready", f"{_f(f['controller_ready_seconds'], 2)} s"],
+        [f"starting the {n} processes (Popen)", f"{_f(f['spawn_seconds'], 2)} s"],
+        [f"start → the caller sees all {n} offering `bump`", f"**{_f(f['connect_seconds'], 2)} s**"],
+        [
+            f"joins / leaves the controller logged ({n} nodes + the caller)",
+            f"{f['controller_joins_logged']} / {f['controller_leaves_logged']}",
+        ],
+        [
+            f"broadcast `bump(i) & BROADCAST` to {n} nodes, {c['broadcasts']} measured after 2 warm-up, p50 (min-max)",
+            f"**{_f(c['latency_ms_p50'])} ms** ({_f(c['latency_ms_min'])} to {_f(c['latency_ms_max'])})",
+        ],
+        [f"all {n} SIGKILLed → the caller sees none left", f"{_f(f['kill_to_departed_seconds'], 2)} s"],
+        [
+            f"RSS of one node process, mean (all {n})",
+            f"{_f(f['leaf_rss_mib_mean'])} MiB ({_n(f['leaf_rss_mib_total'])} MiB in all)",
+        ],
     ]
-    return rows, lines
+    tables = {
+        "nodes": pages.table(["figure", "value"], figures),
+        "nodes-rss": pages.table(["moment", "controller MiB"], [[k, _f(v)] for k, v in rss.items()]),
+    }
+    return rows, tables
 
 
 def _calls(e: Entry) -> tuple[list[list[str]], list[str]]:
@@ -108,45 +101,23 @@ def _calls(e: Entry) -> tuple[list[list[str]], list[str]]:
             _mark(all(v < 10 for v in growth.values())),
         ],
     ]
-    notes = []
-    samples = f["samples"]
-    for proc in growth:
-        values = [row[proc] for row in samples]
-        if all(b > a for a, b in itertools.pairwise(values)):
-            per_100k = (values[-1] - values[0]) * 1024 / ((samples[-1]["done"] - samples[0]["done"]) / 100_000)
-            notes.append(
-                f"- The {proc}'s RSS rose at every sample from 10% to the end ({_f(values[0])} → {_f(values[-1])} MiB, "
-                f"≈ {_n(per_100k)} KiB per 100,000 calls): under the target, but a steady climb rather than a plateau."
-            )
-    lines = [
-        f"### 2. {_n(r['total'])} calls",
-        "",
-        f"One caller makes `g.call.add(i, 7) & BG(timeout=60)` calls from one thread, keeping {r['window']} futures "
-        f"in flight, and checks every result (`== i + 7`); one callee; one controller, "
-        f"{f['transport'].upper()} on 127.0.0.1. The first {_n(plan['probe'])} "
-        f"calls measure the rate ({_n(plan['probe_rate'])} calls/s); the run is cut to what fits in "
-        f"{_n(plan['budget_seconds'])} s. At each 10% the caller settles its window and waits while the harness reads "
-        f"VmRSS of the three processes.",
-        "",
-        "| figure | value |",
-        "|---|---|",
-        f"| calls requested / made | {_n(r['requested'])} / **{_n(r['issued'])}** |",
-        f"| returned right / wrong / raised | {_n(r['ok'])} / {_n(r['wrong'])} / {_n(raised)} {r['raised'] or ''} |",
-        f"| time, rate | {_f(r['seconds'])} s, **{_n(r['rate'])} calls/s** |",
-        "| RSS growth 10% → end | " + ", ".join(f"{k} **{v:+.1f}%**" for k, v in growth.items()) + " |",
-        "",
-        "| done | calls | s | controller MiB | caller MiB | callee MiB |",
-        "|---|---|---|---|---|---|",
-        *[
-            f"| {s['pct']}% | {_n(s['done'])} | {_f(s['seconds'])} | {_f(s['controller'])} | {_f(s['caller'])} | "
-            f"{_f(s['callee'])} |"
-            for s in f["samples"]
+    figures = [
+        ["calls requested / made", f"{_n(r['requested'])} / **{_n(r['issued'])}**"],
+        ["returned right / wrong / raised", f"{_n(r['ok'])} / {_n(r['wrong'])} / {_n(raised)} {r['raised'] or ''}"],
+        ["time, rate", f"{_f(r['seconds'])} s, **{_n(r['rate'])} calls/s**"],
+        [
+            "rate probe (first calls), time budget",
+            f"{_n(plan['probe_rate'])} calls/s over {_n(plan['probe'])} calls, {_n(plan['budget_seconds'])} s",
         ],
-        "",
-        *notes,
-        *([""] if notes else []),
+        ["RSS growth 10% → end", ", ".join(f"{k} **{v:+.1f}%**" for k, v in growth.items())],
     ]
-    return rows, lines
+    samples = [
+        [f"{s['pct']}%", _n(s["done"]), _f(s["seconds"]), _f(s["controller"]), _f(s["caller"]), _f(s["callee"])]
+        for s in f["samples"]
+    ]
+    header = ["done", "calls", "s", "controller MiB", "caller MiB", "callee MiB"]
+    tables = {"calls": pages.table(["figure", "value"], figures), "calls-samples": pages.table(header, samples)}
+    return rows, tables
 
 
 def _stream(e: Entry) -> tuple[list[list[str]], list[str]]:
@@ -184,109 +155,70 @@ def _stream(e: Entry) -> tuple[list[list[str]], list[str]]:
             _mark(bounded),
         ],
     ]
-    ticks = f["ticks"]
+    ticks = [t for t in f["ticks"] if "produced" in t]
     shown = ticks if len(ticks) <= 12 else [ticks[round(i * (len(ticks) - 1) / 11)] for i in range(12)]
-    lines = [
-        f"### 3. A {_n(f['items'])}-item stream into a slow consumer",
-        "",
-        f"The caller runs `g.call.sink(items()) & STREAM` where `items()` is a generator of `(seq, blob)` with a "
-        f"{f['blob']}-byte blob derived from `seq`; the callee's `sink` checks each `seq` is the next one and the blob "
-        f"is right, and sleeps {f['pause']} (the slow consumer). Once a second a second thread of the caller asks "
-        f"the callee how many it processed (`stream_report() & FG`) and the harness reads VmRSS of the three "
-        f"processes. {f['transport'].upper()} socket.",
-        "",
-        "| figure | value |",
-        "|---|---|",
-        f"| items sent / processed by the receiver | {_n(r['produced'])} / **{_n(rc['received'])}** |",
-        f"| out of order / missing / duplicated / corrupt | {rc['out_of_order']} / {rc['missing']} / "
-        f"{rc['duplicates']} / {rc['corrupt']} |",
-        f"| time, rate | {_f(r['seconds'])} s, {_n(r['rate'])} items/s |",
-        f"| the generator's lead over the receiver, max of {r['lead_samples']} samples | {_n(r['max_lead'])} items "
-        "(the credit is 512 items beyond the last acknowledgement; the receiver acknowledges every 64 items and "
-        "the two counts are read a round trip apart) |",
-        f"| sender (caller) RSS at the start / peak during / end | {_f(start)} / **{_f(peak)}** / "
-        f"{_f(f['rss_at_end']['caller'])} MiB |",
-        f"| receiver RSS at the start / end | {_f(f['rss_at_start']['callee'])} / "
-        f"{_f(f['rss_at_end']['callee'])} MiB |",
-        f"| controller RSS at the start / end | {_f(f['rss_at_start']['controller'])} / "
-        f"{_f(f['rss_at_end']['controller'])} MiB |",
-        "",
-        "| produced | processed | sender MiB | receiver MiB | controller MiB |",
-        "|---|---|---|---|---|",
-        *[
-            f"| {_n(t.get('produced', 0))} | {_n(t.get('received', 0))} | {_f(t['caller'] or 0)} | "
-            f"{_f(t['callee'] or 0)} | {_f(t['controller'] or 0)} |"
-            for t in shown
-            if "produced" in t
+    figures = [
+        ["items sent / processed by the receiver", f"{_n(r['produced'])} / **{_n(rc['received'])}**"],
+        [
+            "out of order / missing / duplicated / corrupt",
+            f"{rc['out_of_order']} / {rc['missing']} / {rc['duplicates']} / {rc['corrupt']}",
         ],
-        "",
+        ["time, rate", f"{_f(r['seconds'])} s, {_n(r['rate'])} items/s"],
+        [f"the generator's lead over the receiver, max of {r['lead_samples']} samples", f"{_n(r['max_lead'])} items"],
+        [
+            "sender (caller) RSS at the start / peak during / end",
+            f"{_f(start)} / **{_f(peak)}** / {_f(f['rss_at_end']['caller'])} MiB",
+        ],
+        ["receiver RSS at the start / end", f"{_f(f['rss_at_start']['callee'])} / {_f(f['rss_at_end']['callee'])} MiB"],
+        [
+            "controller RSS at the start / end",
+            f"{_f(f['rss_at_start']['controller'])} / {_f(f['rss_at_end']['controller'])} MiB",
+        ],
     ]
-    return rows, lines
+    rows_ticks = [
+        [
+            _n(t["produced"]),
+            _n(t.get("received", 0)),
+            _f(t["caller"] or 0),
+            _f(t["callee"] or 0),
+            _f(t["controller"] or 0),
+        ]
+        for t in shown
+    ]
+    header = ["produced", "processed", "sender MiB", "receiver MiB", "controller MiB"]
+    tables = {"stream": pages.table(["figure", "value"], figures), "stream-ticks": pages.table(header, rows_ticks)}
+    return rows, tables
 
 
 SECTIONS = {"nodes": _nodes, "calls": _calls, "stream": _stream}
 
 
-def render(saved: dict[str, Entry]) -> str:
+def fill(saved: dict[str, Entry], page: Path) -> None:
+    """Fill the page's tables from the last saved run of each scenario."""
     summary: list[list[str]] = []
-    details: list[str] = []
-    runs: list[str] = []
+    runs: list[list[str]] = []
+    tables: dict[str, str] = {}
     for name, section in SECTIONS.items():
         entry = saved.get(name)
         if entry is None:
             summary.append([name, "", "not run yet", "✗"])
             continue
-        rows, lines = section(entry)
+        rows, more = section(entry)
         summary += rows
-        details += lines
+        tables.update(more)
         runs.append(
-            f"| {name} | {entry['date']} | `{entry.get('command', '')}` | {entry['status']} | "
-            f"{_f(entry['wall_seconds'])} s (hard timeout {_n(entry['timeout_seconds'])} s) | "
-            f"{entry['processes_started']} started, {len(entry['processes_not_reaped'])} left running |"
+            [
+                name,
+                entry["date"],
+                f"`{entry.get('command', '')}`",
+                entry["status"],
+                f"{_f(entry['wall_seconds'])} s (hard timeout {_n(entry['timeout_seconds'])} s)",
+                f"{entry['processes_started']} started, {len(entry['processes_not_reaped'])} left running",
+            ]
         )
-    out = [
-        "# Reliability under load",
-        "",
-        "Written by `hatch run chaos:all` (the harness in `chaos/`) from its last run of each scenario; do not edit",
-        "by hand. Every figure comes from real processes (a controller, node processes) on loopback TCP or a UNIX",
-        "socket. The fault and bad-input figures are in [reliability.md](reliability.md).",
-        "",
-        "Machine:",
-        "",
-        *_machine(saved),
-        "",
-        "## What held",
-        "",
-        "| scenario | target | measured | held |",
-        "|---|---|---|---|",
-        *["| " + " | ".join(row) + " |" for row in summary],
-        "",
-        "## Runs",
-        "",
-        "| scenario | date (UTC) | command | status | wall time | processes |",
-        "|---|---|---|---|---|---|",
-        *runs,
-        "",
-        "## Figures",
-        "",
-        *details,
-        "## How to run",
-        "",
-        "```bash",
-        "hatch run chaos:all            # the three scenarios, rewrites this page (≈ 5 min on 2 cores)",
-        "hatch run chaos:nodes          # one scenario (also chaos:calls, chaos:stream); rewrites its part",
-        "hatch run chaos:all --quick    # smoke run with small counts; prints JSON, writes nothing",
-        "hatch run chaos:all --report-only   # rewrite this page from chaos/results/*.json",
-        "hatch run chaos:calls --calls 200000 --transport unix   # other counts or transport",
-        "```",
-        "",
-        "- Transports: `nodes` and `calls` on TCP 127.0.0.1, `stream` on a UNIX socket in a fresh 0700 directory",
-        "  (`--transport tcp|unix` runs all on one). Hard timeouts: nodes 180 s, calls 480 s, stream 240 s.",
-        "- Each scenario runs in fresh processes under a hard timeout; when it ends, for any reason, the harness",
-        "  SIGKILLs the process group of every process it started and reaps it (the table above counts them).",
-        "- Memory is VmRSS from `/proc/<pid>/status`. Raw results: `chaos/results/<scenario>.json`.",
-        "- The `calls` scenario measures its rate on the first 2% of the calls and runs only as many as fit in",
-        "  its time budget; the table says so when that is fewer than requested.",
-        "",
-    ]
-    return "\n".join(out)
+    machines = sorted({e["machine"]["summary"] for e in saved.values() if "machine" in e})
+    tables["machine"] = "\n".join(f"- {m}" for m in machines)
+    tables["held"] = pages.table(["scenario", "target", "measured", "held"], summary)
+    header = ["scenario", "date (UTC)", "command", "status", "wall time", "processes"]
+    tables["runs"] = pages.table(header, runs)
+    pages.fill(page, "chaos", tables)

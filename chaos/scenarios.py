@@ -17,7 +17,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from chaos.nodes import memtrace
-from chaos.procs import Child, Fleet, ScenarioError, rss_mib
+from chaos.procs import Fleet, rss_mib
+from tools.procs import Proc, ProcError, free_port
 
 RESULT = re.compile(r"^RESULT (.*)$")
 JOINED = re.compile(r"node '[^']*' joined")
@@ -47,8 +48,6 @@ class Settings:
 def address(transport: str) -> Iterator[tuple[str, list[str]]]:
     """(node address, controller arguments) on loopback TCP or a UNIX socket in a fresh 0700 dir."""
     if transport == "tcp":
-        from chaos.procs import free_port
-
         port = free_port()
         yield f"tcp:127.0.0.1:{port}", ["--host", "127.0.0.1", "--port", str(port)]
         return
@@ -60,15 +59,20 @@ def address(transport: str) -> Iterator[tuple[str, list[str]]]:
         shutil.rmtree(folder, ignore_errors=True)
 
 
-def payload(child: Child, pattern: re.Pattern[str], deadline: float, start: int = 0) -> tuple[int, float, Any]:
-    index, seen, match = child.wait_for(pattern, deadline, start)
-    return index, seen, json.loads(match.group(1))
+def payload(child: Proc, pattern: re.Pattern[str], deadline: float, start: int = 0) -> tuple[int, float, Any]:
+    """The first line of ``child`` from ``start`` on matching ``pattern``: its index, when it came, its JSON."""
+    index, match = child.wait_for(pattern, deadline, start)
+    return index, child.times[index], json.loads(match.group(1))
+
+
+def count(child: Proc, pattern: re.Pattern[str]) -> int:
+    return sum(1 for line in child.out if pattern.search(line))
 
 
 def mem(pid: int) -> float:
     value = rss_mib(pid)
     if value is None:
-        raise ScenarioError(f"process {pid} is gone")
+        raise ProcError(f"process {pid} is gone")
     return round(value, 1)
 
 
@@ -102,7 +106,7 @@ def nodes(s: Settings, timeout: float) -> dict[str, Any]:
         settle(2.0)
         rss_full = mem(ctl.pid)
         leaf_rss = [r for r in (rss_mib(leaf.pid) for leaf in leaves) if r is not None]
-        joined = ctl.count(JOINED)
+        joined = count(ctl, JOINED)
         caller.send("go")
         payload(caller, marker("broadcast"), fleet.deadline)
         rss_after_broadcasts = mem(ctl.pid)
@@ -112,7 +116,7 @@ def nodes(s: Settings, timeout: float) -> dict[str, Any]:
             leaf.kill()
         _, t_result, out = payload(caller, RESULT, fleet.deadline)
         settle()
-        left = ctl.count(LEFT)
+        left = count(ctl, LEFT)
         rss_after_leave = mem(ctl.pid)
         return {
             "transport": transport,
@@ -164,18 +168,8 @@ def calls(s: Settings, timeout: float) -> dict[str, Any]:
             snaps.append(data)
 
         snap("00-start")
-        caller = fleet.spawn(
-            "caller",
-            "chaos.nodes.caller",
-            "calls",
-            addr,
-            "--calls",
-            str(s.calls),
-            "--window",
-            str(s.window),
-            "--budget",
-            str(s.calls_budget),
-        )
+        args = f"calls {addr} --calls {s.calls} --window {s.window} --budget {s.calls_budget}"
+        caller = fleet.spawn("caller", "chaos.nodes.caller", *args.split())
         _, _, plan = payload(caller, marker("plan"), fleet.deadline)
         procs = {"controller": ctl, "caller": caller, "callee": callee}
         samples: list[dict[str, Any]] = []
@@ -209,42 +203,27 @@ def stream(s: Settings, timeout: float) -> dict[str, Any]:
     with address(transport) as (addr, ctl_args), Fleet(timeout) as fleet:
         ctl = fleet.controller(ctl_args)
         callee = fleet.spawn(
-            "callee",
-            "chaos.nodes.callee",
-            addr,
-            "--pause-every",
-            str(s.pause_every),
-            "--pause-ms",
-            str(s.pause_ms),
+            "callee", "chaos.nodes.callee", *f"{addr} --pause-every {s.pause_every} --pause-ms {s.pause_ms}".split()
         )
         callee.wait_for(re.compile(r"^READY"), fleet.deadline)
-        caller = fleet.spawn(
-            "caller",
-            "chaos.nodes.caller",
-            "stream",
-            addr,
-            "--items",
-            str(s.items),
-            "--blob",
-            str(s.blob),
-            "--timeout",
-            str(max(30.0, fleet.remaining() - 20)),
-        )
+        args = f"stream {addr} --items {s.items} --blob {s.blob} --timeout {max(30.0, fleet.remaining() - 20)}"
+        caller = fleet.spawn("caller", "chaos.nodes.caller", *args.split())
         index, _, _ = payload(caller, marker("stream-start"), fleet.deadline)
         base = {"caller": mem(caller.pid), "callee": mem(callee.pid), "controller": mem(ctl.pid)}
         ticks: list[dict[str, Any]] = []
         either = re.compile(r"^MARK (tick|stream-end) (.*)$")
         while True:
-            index, _, match = caller.wait_for(either, fleet.deadline, index + 1)
+            index, match = caller.wait_for(either, fleet.deadline, index + 1)
             if match.group(1) == "stream-end":
                 break
             data = json.loads(match.group(2))
             ticks.append(
                 {
                     **data,
-                    "caller": rss_mib(caller.pid),
-                    "callee": rss_mib(callee.pid),
-                    "controller": rss_mib(ctl.pid),
+                    **{
+                        name: rss_mib(p.pid)
+                        for name, p in (("caller", caller), ("callee", callee), ("controller", ctl))
+                    },
                 }
             )
         at_end = {"caller": mem(caller.pid), "callee": mem(callee.pid), "controller": mem(ctl.pid)}

@@ -39,7 +39,7 @@ def test_ci_runs_exactly_the_readme_test_command() -> None:
     section = readme.split("## The two commands", 1)[1].split("\n## ", 1)[0]
     block = section.split("```bash\n", 1)[1].split("```", 1)[0].splitlines()
     demo, test = (block[i + 1] for i, line in enumerate(block) if line.startswith("# "))
-    assert demo.endswith(" run demo") and test.endswith(" run test"), block
+    assert demo.endswith(" run demo:run") and test.endswith(" run test"), block
     ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8").splitlines()
     assert "set -euo pipefail" in ci, ci
     commands = [line for line in ci if line and not line.startswith(("#", "set ", "cd "))]

@@ -23,9 +23,13 @@ from typing import Any
 
 log = logging.getLogger("mkdocs.plugins.daffi.reference")
 
-#: The commands a page may show, and the module that runs each with ``python -m``.
-COMMANDS = {"daffi-controller": "daffi_controller", "daffi-codegen": "daffi_codegen"}
-HELP_BLOCK = re.compile(r"<!-- help: (?P<command>[\w-]+) -->\n```text\n(?P<body>.*?)```\n", re.S)
+#: The commands a page may show (a subcommand too), and what runs each with ``python -m``.
+COMMANDS = {
+    "daffi-controller": ["daffi_controller"],
+    "daffi-controller inspect": ["daffi_controller", "inspect"],
+    "daffi-codegen": ["daffi_codegen"],
+}
+HELP_BLOCK = re.compile(r"<!-- help: (?P<command>[\w-]+(?: [\w-]+)*) -->\n```text\n(?P<body>.*?)```\n", re.S)
 #: The page that lists every public name of ``daffi``, and how it names one.
 API_PAGE = "reference/daffi.md"
 API_ENTRY = re.compile(r"^::: daffi\.(\w+)\s*$", re.M)
@@ -39,7 +43,7 @@ def _python(*args: str) -> str:
 
 
 def command_help(command: str) -> str:
-    return _python("-m", COMMANDS[command], "--help")
+    return _python("-m", *COMMANDS[command], "--help")
 
 
 def refresh_help(markdown: str, where: str, warn: bool) -> str:

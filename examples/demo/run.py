@@ -18,12 +18,17 @@ import argparse
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import threading
 import time
 from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parents[1]))  # the repository's root: tools/procs.py, the process helper
+
+from tools import procs  # noqa: E402
+from tools.procs import free_port  # noqa: E402
 
 _OUTPUT = threading.Lock()
 
@@ -35,7 +40,6 @@ def say(text: str) -> None:
         sys.stdout.flush()
 
 
-HERE = Path(__file__).resolve().parent
 FINISHED = re.compile(r"^(node-[ab]): finished (\d+) calls, (\d+) failed$")
 
 
@@ -43,81 +47,26 @@ class DemoError(Exception):
     pass
 
 
-class Child:
-    """A child process whose merged stdout/stderr is echoed with a prefix and kept for matching."""
-
-    def __init__(self, name: str, args: list[str], env: dict[str, str]) -> None:
-        self.name = name
-        self.lines: list[str] = []
-        self._cond = threading.Condition()
-        self.proc = subprocess.Popen(
-            args,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-            encoding="utf-8",
-            errors="replace",
-            env=env,
-            start_new_session=True,  # Ctrl-C on the demo reaches only run.py, which stops the children
-        )
-        self._reader = threading.Thread(target=self._read, name=f"read-{name}", daemon=True)
-        self._reader.start()
-
-    def _read(self) -> None:
-        assert self.proc.stdout is not None
-        for raw in self.proc.stdout:
-            line = raw.rstrip("\n")
-            say(f"[{self.name}] {line}")
-            with self._cond:
-                self.lines.append(line)
-                self._cond.notify_all()
-        with self._cond:
-            self._cond.notify_all()
-
-    def wait_for(self, pattern: re.Pattern[str], deadline: float) -> re.Match[str]:
-        """The first output line matching ``pattern``; DemoError on exit or at the deadline."""
-        seen = 0
-        with self._cond:
-            while True:
-                for line in self.lines[seen:]:
-                    match = pattern.search(line)
-                    if match:
-                        return match
-                seen = len(self.lines)
-                if self.proc.poll() is not None and not self._reader.is_alive():
-                    raise DemoError(f"{self.name} exited with {self.proc.returncode} before {pattern.pattern!r}")
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    raise DemoError(f"{self.name}: no line matching {pattern.pattern!r} in time")
-                self._cond.wait(min(remaining, 0.5))
-
-    def interrupt_and_wait(self, timeout: float) -> int:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGINT)
-        try:
-            rc = self.proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            raise DemoError(f"{self.name} did not stop within {timeout} s of SIGINT") from None
-        self._reader.join(5)
-        return rc
-
-    def kill(self) -> None:
-        if self.proc.poll() is None:
-            try:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-        try:
-            self.proc.wait(5)
-        except subprocess.TimeoutExpired:
-            pass
+def start(name: str, args: list[str], env: dict[str, str]) -> procs.Proc:
+    """A child whose merged output is echoed with a prefix; its own session, so Ctrl-C on the demo
+    reaches only run.py, which stops the children."""
+    return procs.Proc(args, env=env, name=name, echo=lambda line: say(f"[{name}] {line}"))
 
 
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+def wait_for(child: procs.Proc, pattern: re.Pattern[str], deadline: float) -> re.Match[str]:
+    """The first output line matching ``pattern``; DemoError on exit or at the deadline."""
+    try:
+        return child.wait_for(pattern, deadline)[1]
+    except procs.ProcError as exc:
+        raise DemoError(str(exc)) from None
+
+
+def interrupt_and_wait(child: procs.Proc, timeout: float) -> int:
+    child.signal(signal.SIGINT)
+    try:
+        return child.popen.wait(timeout)
+    except subprocess.TimeoutExpired:
+        raise DemoError(f"{child.name} did not stop within {timeout} s of SIGINT") from None
 
 
 def run(rounds: int, timeout: float) -> int:
@@ -125,25 +74,25 @@ def run(rounds: int, timeout: float) -> int:
     port = free_port()
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     address = ["--host", "127.0.0.1", "--port", str(port)]
-    children: list[Child] = []
+    children: list[procs.Proc] = []
     try:
-        controller = Child("controller", [sys.executable, "-m", "daffi_controller", *address], env)
+        controller = start("controller", [sys.executable, "-m", "daffi_controller", *address], env)
         children.append(controller)
-        controller.wait_for(re.compile(r"ready", re.I), min(deadline, time.monotonic() + 30))
+        wait_for(controller, re.compile(r"ready", re.I), min(deadline, time.monotonic() + 30))
 
         nodes = [
-            Child(name, [sys.executable, str(HERE / script), *address, "--rounds", str(rounds)], env)
+            start(name, [sys.executable, str(HERE / script), *address, "--rounds", str(rounds)], env)
             for name, script in (("node-a", "node_a.py"), ("node-b", "node_b.py"))
         ]
         children.extend(nodes)
         results = {}
         for node in nodes:
-            match = node.wait_for(FINISHED, deadline)
+            match = wait_for(node, FINISHED, deadline)
             results[match.group(1)] = (int(match.group(2)), int(match.group(3)))
 
         # Both are done calling: stop the nodes first, then the controller.
-        codes = {node.name: node.interrupt_and_wait(10) for node in nodes}
-        codes["controller"] = controller.interrupt_and_wait(10)
+        codes = {node.name: interrupt_and_wait(node, 10) for node in nodes}
+        codes["controller"] = interrupt_and_wait(controller, 10)
     except DemoError as exc:
         say(f"DEMO FAILED: {exc}")
         return 1

@@ -46,7 +46,6 @@ def wait_exit(proc: Proc, timeout: float) -> tuple[int, float]:
         code = proc.wait(timeout)
     except subprocess.TimeoutExpired:
         pytest.fail(f"{proc.argv} did not exit within {timeout} s:\n{proc.output}")
-    proc._reader.join(5)  # all output collected
     return code, time.monotonic() - began
 
 

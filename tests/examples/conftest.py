@@ -16,13 +16,15 @@ import socket
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+
+from tools import procs
+from tools.procs import free_port
 
 REPO = Path(__file__).resolve().parents[2]
 SEEDS = REPO / "examples" / "seeds"
@@ -31,71 +33,28 @@ PROBE = Path(__file__).with_name("probe.py")
 SEED_ADDRESS = 'host="localhost", port=8888'
 
 
-class Proc:
-    """A subprocess whose stdout and stderr are read line by line in background threads."""
+class Proc(procs.Proc):
+    """A subprocess (tools/procs.py) whose stdout and stderr are kept apart; waits fail the test."""
 
     def __init__(self, name: str, args: list[str], cwd: Path, env: dict[str, str], joins: bool = False) -> None:
-        self.name = name
+        super().__init__(args, env=env, cwd=cwd, name=name, merge=False)
         self.args = args
         self.joins = joins
-        self.stdout: list[str] = []
-        self.stderr: list[str] = []
-        self._cond = threading.Condition()
-        self.popen = subprocess.Popen(
-            args,
-            cwd=cwd,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            encoding="utf-8",
-            errors="replace",
-            start_new_session=True,  # its own process group: signals go only where we send them
-        )
-        assert self.popen.stdout is not None and self.popen.stderr is not None
-        self._readers = [
-            threading.Thread(target=self._read, args=(self.popen.stdout, self.stdout), daemon=True),
-            threading.Thread(target=self._read, args=(self.popen.stderr, self.stderr), daemon=True),
-        ]
-        for reader in self._readers:
-            reader.start()
-
-    def _read(self, pipe: object, sink: list[str]) -> None:
-        for raw in pipe:  # type: ignore[attr-defined]
-            with self._cond:
-                sink.append(raw.rstrip("\n"))
-                self._cond.notify_all()
-        with self._cond:
-            self._cond.notify_all()
-
-    @property
-    def pid(self) -> int:
-        return self.popen.pid
-
-    @property
-    def returncode(self) -> int | None:
-        return self.popen.poll()
-
-    def _finished_reading(self) -> bool:
-        return self.popen.poll() is not None and not any(r.is_alive() for r in self._readers)
 
     def describe(self) -> str:
-        with self._cond:
-            out = "\n".join(self.stdout[-80:])
-            err = "\n".join(self.stderr[-80:])
+        out = "\n".join(self.out[-80:])
+        err = "\n".join(self.err[-80:])
         return (
             f"--- {self.name} (pid {self.pid}, returncode {self.popen.poll()}) {' '.join(self.args)}\n"
             f"--- stdout:\n{out}\n--- stderr:\n{err}\n"
         )
 
     def lines(self, stream: str = "stdout") -> list[str]:
-        with self._cond:
-            if stream == "stdout":
-                return list(self.stdout)
-            if stream == "stderr":
-                return list(self.stderr)
-            return self.stdout + self.stderr
+        if stream == "stdout":
+            return list(self.out)
+        if stream == "stderr":
+            return list(self.err)
+        return self.out + self.err
 
     def matching(self, pattern: str, stream: str = "stdout") -> list[re.Match[str]]:
         regex = re.compile(pattern)
@@ -103,24 +62,15 @@ class Proc:
 
     def wait_for(self, pattern: str, timeout: float, stream: str = "stdout", count: int = 1) -> list[re.Match[str]]:
         """Wait until ``count`` lines of ``stream`` ("stdout", "stderr" or "any") match ``pattern``."""
-        deadline = time.monotonic() + timeout
-        with self._cond:
-            while True:
-                found = self.matching(pattern, stream)
-                if len(found) >= count:
-                    return found
-                if self._finished_reading():
-                    pytest.fail(
-                        f"{self.name} exited before {count} line(s) matching {pattern!r} on {stream}\n"
-                        + self.describe()
-                    )
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    pytest.fail(
-                        f"{self.name}: {len(found)}/{count} line(s) matching {pattern!r} on {stream} "
-                        f"after {timeout} s\n" + self.describe()
-                    )
-                self._cond.wait(min(remaining, 0.5))
+
+        def found() -> list[re.Match[str]] | None:
+            matches = self.matching(pattern, stream)
+            return matches if len(matches) >= count else None
+
+        try:
+            return self.wait_until(found, time.monotonic() + timeout, f"{count} line(s) matching {pattern!r}")
+        except procs.ProcError as exc:
+            pytest.fail(f"{exc} on {stream}\n" + self.describe())
 
     def wait_exit(self, timeout: float) -> int:
         """Wait for the process to end by itself; fail the test if it does not."""
@@ -138,11 +88,6 @@ class Proc:
             self.popen.wait(seconds)
             pytest.fail(f"{self.name} exited although it should keep running\n" + self.describe())
 
-    def signal(self, sig: int) -> None:
-        if self.popen.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                self.popen.send_signal(sig)
-
     def wait_joined(self, timeout: float) -> None:
         """Wait until the process is in ``Global.join()``, which logs that it is serving."""
         self.wait_for(r"is serving; stop it with Ctrl-C or SIGTERM", timeout, stream="stderr")
@@ -157,24 +102,6 @@ class Proc:
     def expect_clean_exit(self, rc: int) -> None:
         assert rc == 0, f"{self.name} exited with {rc}\n" + self.describe()
         assert not self.matching("Traceback", "stderr"), f"{self.name} printed a traceback\n" + self.describe()
-
-    def kill(self) -> None:
-        """Teardown: SIGINT, SIGKILL to the process group after a few seconds, reap."""
-        if self.popen.poll() is None:
-            self.signal(signal.SIGINT)
-            try:
-                self.popen.wait(4)
-            except subprocess.TimeoutExpired:
-                with contextlib.suppress(ProcessLookupError, PermissionError):
-                    os.killpg(self.popen.pid, signal.SIGKILL)
-                with contextlib.suppress(subprocess.TimeoutExpired):
-                    self.popen.wait(5)
-        for reader in self._readers:
-            reader.join(2)
-        for pipe in (self.popen.stdout, self.popen.stderr):
-            if pipe is not None:
-                with contextlib.suppress(OSError):
-                    pipe.close()
 
 
 class Procs:
@@ -211,7 +138,7 @@ class Procs:
 
     def cleanup(self) -> None:
         for proc in reversed(self.started):  # nodes before the controller that served them
-            proc.kill()
+            proc.stop(timeout=4)  # SIGINT, SIGKILL to the process group after a few seconds, reap
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -235,12 +162,6 @@ def procs() -> Iterator[Procs]:
         yield registry
     finally:
         registry.cleanup()
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @dataclass

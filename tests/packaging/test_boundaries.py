@@ -140,6 +140,7 @@ LAYERS: dict[str, list[set[str]]] = {
         {"grpc_service", "socket_service"},  # the fronts, one per transport
         {"metrics"},  # the counters served as Prometheus families
         {"server"},
+        {"inspection"},  # what `daffi-controller inspect` prints
         {"cli", "__main__", "__init__"},
     ],
 }

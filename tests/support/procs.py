@@ -1,14 +1,10 @@
-"""Real processes for tests: controllers and service nodes, always reaped."""
+"""Real processes for tests: controllers and service nodes, always reaped (on tools/procs.py)."""
 
 from __future__ import annotations
 
 import os
-import queue
-import signal
-import socket
-import subprocess
+import re
 import sys
-import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -17,14 +13,13 @@ from pathlib import Path
 from daffi_core.address import Address
 from daffi_core.transport import resolve_transport
 
+from tools import procs
+from tools.procs import free_port
+
+__all__ = ["ROOT", "SERVICES", "Proc", "Procs", "Where", "free_port"]
+
 ROOT = Path(__file__).resolve().parents[2]
 SERVICES = ROOT / "tests" / "services"
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @dataclass(frozen=True)
@@ -64,79 +59,34 @@ class Where:
         return resolve_transport(self.transport, Address.resolve(self.host, self.port, self.unix_sock_path))
 
 
-class Proc:
-    """A child process whose output lines are collected by a thread, so waits never block on pipes."""
+class Proc(procs.Proc):
+    """A child process (tools/procs.py) started with unbuffered output; waits raise AssertionError."""
 
     def __init__(self, argv: Sequence[str], env: dict[str, str] | None = None, cwd: Path | None = None) -> None:
-        self.argv = list(argv)
-        self.lines: list[str] = []
-        self._queue: queue.Queue[str | None] = queue.Queue()
-        self.popen = subprocess.Popen(
-            self.argv,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            text=True,
-            env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})},
-            cwd=cwd,
-        )
-        self._reader = threading.Thread(target=self._read, daemon=True)
-        self._reader.start()
+        super().__init__(argv, env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}, cwd=cwd)
 
-    def _read(self) -> None:
-        assert self.popen.stdout is not None
-        for line in self.popen.stdout:
-            self.lines.append(line.rstrip("\n"))
-            self._queue.put(line.rstrip("\n"))
-        self._queue.put(None)
+    @property
+    def lines(self) -> list[str]:
+        return self.out
 
     @property
     def output(self) -> str:
-        return "\n".join(self.lines)
+        return "\n".join(self.out)
 
     def wait_line(self, needle: str, timeout: float = 30.0) -> str:
         """The first output line containing ``needle`` (from the start); fails after ``timeout``."""
-        for line in list(self.lines):
-            if needle in line:
-                return line
-        deadline = time.monotonic() + timeout
-        while True:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise AssertionError(f"no line with {needle!r} within {timeout} s from {self.argv}:\n{self.output}")
-            try:
-                line = self._queue.get(timeout=remaining)
-            except queue.Empty:
-                continue
-            if line is None:
-                self._queue.put(None)
-                raise AssertionError(f"process ended without a line with {needle!r}: {self.argv}:\n{self.output}")
-            if needle in line:
-                return line
-
-    def signal(self, sig: int) -> None:
-        if self.popen.poll() is None:
-            self.popen.send_signal(sig)
+        try:
+            index, _ = self.wait_for(re.escape(needle), time.monotonic() + timeout)
+        except procs.ProcError as exc:
+            raise AssertionError(f"{exc}\nno line with {needle!r} from {self.argv}:\n{self.output}") from None
+        return self.out[index]
 
     def wait(self, timeout: float = 15.0) -> int:
-        return self.popen.wait(timeout)
-
-    def kill(self) -> None:
-        if self.popen.poll() is None:
-            self.popen.kill()
-        self.popen.wait(10)
-
-    def stop(self, timeout: float = 10.0) -> int:
-        """SIGINT, then SIGKILL if it has not exited after ``timeout`` seconds."""
-        if self.popen.poll() is None:
-            self.popen.send_signal(signal.SIGINT)
-            try:
-                self.popen.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.popen.kill()
-                self.popen.wait(10)
-        self._reader.join(5)
-        return self.popen.returncode
+        """Its exit code once it has exited and all its output is read (TimeoutExpired after ``timeout``)."""
+        code = self.popen.wait(timeout)
+        for reader in self._readers:
+            reader.join(5)
+        return code
 
 
 class Procs:

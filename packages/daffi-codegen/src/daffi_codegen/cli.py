@@ -12,9 +12,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from daffi_core.address import Address
+from daffi_core.cli import add_client_security, add_controller_options, client_security, controller_address
 from daffi_core.errors import InitializationError
-from daffi_core.security import ClientSecurity, ClientTLS, resolve_token
+from daffi_core.logs import configure
 from daffi_core.transport import CHOICES, TRANSPORT_ENV, resolve_transport
 
 from daffi_codegen.__about__ import __version__
@@ -29,10 +29,7 @@ def _parser() -> argparse.ArgumentParser:
         prog="daffi-codegen",
         description="Write typed fetcher stubs for the callbacks the nodes of a running daffi controller announce.",
     )
-    where = parser.add_argument_group("controller (default: the UNIX socket <tempdir>/daffi/.sock)")
-    where.add_argument("--host")
-    where.add_argument("--port", type=int)
-    where.add_argument("--unix-sock-path")
+    add_controller_options(parser)
     what = parser.add_mutually_exclusive_group(required=True)
     what.add_argument("--out", type=Path, help="package directory to write the stubs to")
     what.add_argument("--list", action="store_true", help="print the live catalogue instead of writing stubs")
@@ -49,11 +46,7 @@ def _parser() -> argparse.ArgumentParser:
         "--wait-process", action="append", default=[], help="wait until this process is connected (repeatable)"
     )
     parser.add_argument("--timeout", type=float, default=10.0, help="seconds to wait for the controller and nodes")
-    security = parser.add_argument_group("security")
-    security.add_argument("--token-file", help="file holding the controller's token (default: $DAFFI_TOKEN)")
-    security.add_argument("--ssl-ca", help="CA (PEM) to trust for a TLS controller")
-    security.add_argument("--ssl-certificate", help="client certificate (PEM) for mutual TLS")
-    security.add_argument("--ssl-key", help="the client certificate's key (PEM)")
+    add_client_security(parser)
     parser.add_argument(
         "--transport",
         choices=CHOICES,
@@ -77,13 +70,10 @@ def _main(argv: list[str] | None) -> int:
     if args.out is not None and (problem := package_name_problem(args.out)):
         print(f"daffi-codegen: error: {problem}", file=sys.stderr)
         return 2
+    configure("INFO")  # what fetch_catalog says while it waits
     try:
-        host = "localhost" if args.port is not None and args.host is None and not args.unix_sock_path else args.host
-        address = Address.resolve(host, args.port, args.unix_sock_path)
-        tls = (
-            ClientTLS(args.ssl_ca, args.ssl_certificate, args.ssl_key) if args.ssl_ca or args.ssl_certificate else None
-        )
-        security = ClientSecurity(resolve_token(token_file=args.token_file), tls)
+        address = controller_address(args)
+        security = client_security(args)
         transport = resolve_transport(args.transport, address)
         catalog = fetch_catalog(address, args.wait_process, args.timeout, security, transport)
         nodes = select(catalog, args.process)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
+import logging
 import time
 from collections.abc import Iterable
 
@@ -11,7 +11,12 @@ from daffi_core.errors import ConnectionRefused, TransportError
 from daffi_core.proto import daffi_pb2 as pb
 from daffi_core.protocol import CATALOG_METHOD
 from daffi_core.security import ClientSecurity
-from daffi_core.transport import GRPC, SOCKET, mismatch, resolve_transport
+from daffi_core.transport import resolve_transport
+from daffi_core.transport.ask import ask
+
+log = logging.getLogger("daffi.codegen")
+#: Seconds of waiting after which ``fetch_catalog`` says, once, what it is waiting for.
+PATIENCE = 1.0
 
 
 class CollectError(Exception):
@@ -31,14 +36,26 @@ def fetch_catalog(
     ``daffi_core.transport.resolve_transport``).
     """
     security = security or ClientSecurity()
-    ask = _socket_catalog if resolve_transport(transport, address) == SOCKET else _grpc_catalog
+    transport = resolve_transport(transport, address)
     waiting = set(wait_for)
-    deadline = time.monotonic() + timeout
+    started = time.monotonic()
+    deadline = started + timeout
     last_error = ""
+    missing: set[str] = set()
+    told = False
     while True:
         remaining = deadline - time.monotonic()
         try:
-            catalog = ask(address, security, max(0.1, min(remaining, 5.0)))
+            catalog = ask(
+                address,
+                CATALOG_METHOD,
+                pb.CatalogRequest(),
+                pb.Catalog,
+                security,
+                max(0.1, min(remaining, 5.0)),
+                transport,
+                who="daffi-codegen",
+            )
             missing = waiting - {n.process_name for n in catalog.nodes}
             if not missing:
                 return catalog
@@ -46,44 +63,22 @@ def fetch_catalog(
         except ConnectionRefused as exc:
             raise CollectError(str(exc)) from None
         except TransportError as exc:
-            if not last_error.startswith("still waiting"):  # one slow poll does not hide what is missing
+            if not missing:  # one slow poll does not hide what is missing
                 last_error = f"no controller answered at {address} ({exc})"
-        if time.monotonic() >= deadline:
+        now = time.monotonic()
+        if now >= deadline:
             raise CollectError(f"{last_error} after {timeout:g} s")
+        if not told and now - started >= PATIENCE:
+            # Once: a user whose command seems stuck learns what it waits for and until when.
+            told = True
+            log.info("%s (up to %g s)", _waiting_for(address, missing), timeout)
         time.sleep(0.1)  # polling a remote catalog: nothing to wait on locally
 
 
-def _socket_catalog(address: Address, security: ClientSecurity, timeout: float) -> pb.Catalog:
-    from daffi_core.transport.socket.client import open_connection
-
-    conn = open_connection(address, CATALOG_METHOD, security, timeout, who="daffi-codegen")
-    try:
-        return pb.Catalog.FromString(bytes(conn.receive_one(timeout)))
-    finally:
-        conn.dispose()
-
-
-def _grpc_catalog(address: Address, security: ClientSecurity, timeout: float) -> pb.Catalog:
-    return asyncio.run(_grpc_ask(address, security, timeout))
-
-
-async def _grpc_ask(address: Address, security: ClientSecurity, timeout: float) -> pb.Catalog:
-    import grpc
-    from daffi_core.proto import daffi_pb2_grpc as pb_grpc
-    from daffi_core.transport.grpc import channel, client_options
-    from daffi_core.transport.socket.client import probe
-
-    async with channel(address.target, security, client_options()) as chan:
-        try:
-            return await pb_grpc.ControllerStub(chan).GetCatalog(
-                pb.CatalogRequest(), timeout=timeout, metadata=security.metadata
-            )
-        except grpc.aio.AioRpcError as exc:
-            if exc.code() == grpc.StatusCode.UNAUTHENTICATED:
-                raise ConnectionRefused(f"the controller at {address} refused: {exc.details()}") from None
-            if exc.code() == grpc.StatusCode.UNAVAILABLE and probe(address, security, 1.0):
-                raise ConnectionRefused(mismatch(address, GRPC, SOCKET, "daffi-codegen")) from None
-            raise TransportError(exc.code().name) from None
+def _waiting_for(address: Address, missing: set[str]) -> str:
+    if missing:
+        return f"waiting for {', '.join(sorted(missing))} to connect to the controller at {address}"
+    return f"waiting for the controller at {address}"
 
 
 def select(catalog: pb.Catalog, processes: Iterable[str] = ()) -> list[pb.NodeInfo]:

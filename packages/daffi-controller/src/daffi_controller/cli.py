@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import logging
 import os
 import signal
@@ -13,29 +14,54 @@ import sys
 os.environ.setdefault("GRPC_VERBOSITY", "NONE")
 
 from daffi_core.address import Address
-from daffi_core.errors import InitializationError
-from daffi_core.keepalive import DEFAULT_KEEPALIVE, KEEPALIVE_ENV, resolve_keepalive
-from daffi_core.protocol import PROTOCOL_VERSION
-from daffi_core.security import ServerTLS, resolve_token
-from daffi_core.transport import CHOICES, GRPC, TRANSPORT_ENV, new_event_loop, resolve_transport
+from daffi_core.cli import (
+    ADDRESS_OPTIONS,
+    EnvDefaults,
+    add_client_security,
+    add_controller_options,
+    client_security,
+    controller_address,
+)
+from daffi_core.errors import ConnectionRefused, InitializationError, TransportError
+from daffi_core.keepalive import DEFAULT_KEEPALIVE, resolve_keepalive
+from daffi_core.logs import LEVELS, configure
+from daffi_core.metrics import DEFAULT_METRICS_HOST
+from daffi_core.proto import daffi_pb2 as pb
+from daffi_core.protocol import INSPECT_METHOD, PROTOCOL_VERSION
+from daffi_core.security import TOKEN_ENV, ServerTLS, resolve_token
+from daffi_core.transport import CHOICES, GRPC, new_event_loop, resolve_transport
+from daffi_core.transport.ask import ask
 
 from daffi_controller.__about__ import __version__
+from daffi_controller.inspection import as_json, as_text
 from daffi_controller.server import ControllerServer
 
 log = logging.getLogger("daffi.controller")
 
 
-def _parser() -> argparse.ArgumentParser:
+def _options() -> EnvDefaults:
+    """The controller's options, each also from its ``$DAFFI_<FLAG>``."""
     parser = argparse.ArgumentParser(
         prog="daffi-controller",
-        description="Run a daffi controller. Without --host and --port it listens on the default UNIX socket.",
+        description="Run a daffi controller. Without --host and --port it listens on the default UNIX socket. "
+        "Every option is also read from the environment variable shown with it (the command line wins; "
+        "giving any of --host, --port, --unix-sock-path ignores the variables of the others).",
+        epilog="daffi-controller inspect --help: what a running controller sees (nodes, callbacks, calls, counters).",
     )
     parser.add_argument("--host", help="host to bind, used exactly as given (e.g. 127.0.0.1, localhost)")
-    parser.add_argument("--port", type=int, help="TCP port to listen on")
+    parser.add_argument("--port", type=int, help="TCP port to listen on (0: a free one, shown in the ready line)")
     parser.add_argument("--unix-sock-path", help="path of the UNIX socket file (default <tempdir>/daffi/.sock)")
-    parser.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    parser.add_argument(
+        "--log-level",
+        default="INFO",
+        type=str.upper,
+        choices=LEVELS,
+        help="lowest level logged, any case (default INFO)",
+    )
     security = parser.add_argument_group("security")
-    security.add_argument("--token-file", help="nodes must present the token in this file (default: $DAFFI_TOKEN)")
+    security.add_argument(
+        "--token-file", help=f"nodes must present the token in this file (default: the token in ${TOKEN_ENV})"
+    )
     security.add_argument("--ssl-certificate", help="serve TLS with this certificate (PEM); needs --ssl-key")
     security.add_argument("--ssl-key", help="the certificate's private key (PEM)")
     security.add_argument("--ssl-ca", help="CA (PEM) that signs the nodes' client certificates")
@@ -52,16 +78,52 @@ def _parser() -> argparse.ArgumentParser:
         type=float,
         metavar="SECONDS",
         help=f"seconds between keepalive pings to each node; a node silent for 1.5x that is dropped "
-        f"(default ${KEEPALIVE_ENV}, else {DEFAULT_KEEPALIVE:g}); give nodes the same value",
+        f"(default {DEFAULT_KEEPALIVE:g}); give nodes the same value",
     )
     parser.add_argument(
         "--transport",
+        type=str.lower,
         choices=CHOICES,
-        help=f"how frames travel: 'grpc', 'socket', or 'auto' (socket on a UNIX socket, grpc on TCP); "
-        f"default ${TRANSPORT_ENV}, else auto; nodes must use the same",
+        help="how frames travel: 'grpc', 'socket', or 'auto' (socket on a UNIX socket, grpc on TCP; "
+        "default auto); nodes must use the same",
+    )
+    metrics = parser.add_argument_group("metrics (needs daffi-controller[metrics])")
+    metrics.add_argument(
+        "--metrics-port", type=int, help="serve Prometheus text at /metrics on this port (0: a free one)"
+    )
+    metrics.add_argument(
+        "--metrics-host",
+        default=DEFAULT_METRICS_HOST,
+        help=f"host of the metrics endpoint (default {DEFAULT_METRICS_HOST})",
     )
     parser.add_argument("--version", action="version", version=f"daffi-controller {__version__}")
-    return parser
+    return EnvDefaults(parser, together=[ADDRESS_OPTIONS])
+
+
+def _inspect_options() -> EnvDefaults:
+    """``inspect``'s options; those meaning the same to the controller also from its variables."""
+    parser = argparse.ArgumentParser(
+        prog="daffi-controller inspect",
+        description="Show what a running controller sees: its nodes and their callbacks, the calls in flight, "
+        "and the counters (finished calls with their mean duration, bytes, flow-control pauses). "
+        "The address, transport and token file are also read from the environment variables shown "
+        "(the controller's own), the command line winning.",
+    )
+    add_controller_options(parser)
+    parser.add_argument("--json", action="store_true", help="print a JSON object (keys: docs/operations.md)")
+    parser.add_argument("--timeout", type=float, default=5.0, help="seconds to wait for the answer (default 5)")
+    parser.add_argument(
+        "--transport",
+        type=str.lower,
+        choices=CHOICES,
+        help="the controller's transport: 'grpc', 'socket', or 'auto' (socket on a UNIX socket, grpc on TCP; "
+        "default auto)",
+    )
+    add_client_security(parser)
+    # The TLS files mean other things to the controller (its own certificate, the CA of the nodes'):
+    # inspecting from the controller's environment must not present its server certificate.
+    client_only = {"json", "timeout", "ssl_ca", "ssl_certificate", "ssl_key"}
+    return EnvDefaults(parser, exclude=client_only, together=[ADDRESS_OPTIONS])
 
 
 async def serve(
@@ -72,9 +134,10 @@ async def serve(
     hello_timeout: float = 10.0,
     keepalive: float = DEFAULT_KEEPALIVE,
     transport: str = GRPC,
+    metrics: tuple[str, int] | None = None,
 ) -> None:
     """Serve until SIGINT or SIGTERM, then stop within ``grace`` seconds."""
-    server = ControllerServer(address, token, tls, hello_timeout, keepalive, transport)
+    server = ControllerServer(address, token, tls, hello_timeout, keepalive, transport, metrics)
     await server.start()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -89,13 +152,20 @@ async def serve(
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = _parser()
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    """``daffi-controller [options]`` serves; ``daffi-controller inspect [options]`` asks a running one."""
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["inspect"]:
+        return inspect(argv[1:])
+    env = _options()
     try:
-        if args.port is not None and args.host is None and args.unix_sock_path is None:
-            args.host = "localhost"
-        address = Address.resolve(args.host, args.port, args.unix_sock_path)
+        args = env.parse(argv)
+    except InitializationError as exc:
+        print(f"daffi-controller: error: {exc}", file=sys.stderr)
+        return 2
+    configure(args.log_level)
+    try:
+        _log_options(env)
+        address = _listen_address(args)
         token = resolve_token(token_file=args.token_file)
         keepalive = resolve_keepalive(args.keepalive)
         tls = None
@@ -107,7 +177,15 @@ def main(argv: list[str] | None = None) -> int:
         loop = new_event_loop(transport)
         try:
             loop.run_until_complete(
-                serve(address, token, tls, hello_timeout=args.hello_timeout, keepalive=keepalive, transport=transport)
+                serve(
+                    address,
+                    token,
+                    tls,
+                    hello_timeout=args.hello_timeout,
+                    keepalive=keepalive,
+                    transport=transport,
+                    metrics=None if args.metrics_port is None else (args.metrics_host, args.metrics_port),
+                )
             )
         finally:
             loop.close()
@@ -117,4 +195,56 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-__all__ = ["main", "serve"]
+def _listen_address(args: argparse.Namespace) -> Address:
+    """Where to listen; ``--port`` alone listens on localhost, ``--port 0`` on a free port."""
+    host = args.host
+    if args.port is not None and host is None and args.unix_sock_path is None:
+        host = "localhost"
+    if args.port == 0:  # Address.resolve refuses 0, which is a port to connect to: resolve the rest
+        return dataclasses.replace(Address.resolve(host, 1, args.unix_sock_path), port=0)
+    return Address.resolve(host, args.port, args.unix_sock_path)
+
+
+def _log_options(env: EnvDefaults) -> None:
+    """At DEBUG, the options that are not defaults and where each came from (a flag or a variable)."""
+    if log.isEnabledFor(logging.DEBUG):
+        chosen = [(dest, origin) for dest, origin in env.origins.items() if origin != "default"]
+        log.debug("options: %s", ", ".join(f"{dest} from {origin}" for dest, origin in chosen) or "all defaults")
+
+
+def inspect(argv: list[str]) -> int:
+    """``daffi-controller inspect``: print what the controller at the given address sees.
+
+    Exit status 0; 1 when no controller answered (or it refused); 2 for bad options.
+    """
+    env = _inspect_options()
+    try:
+        args = env.parse(argv)
+        address = controller_address(args)
+        security = client_security(args)
+        transport = resolve_transport(args.transport, address)
+    except InitializationError as exc:
+        print(f"daffi-controller inspect: error: {exc}", file=sys.stderr)
+        return 2
+    who = "daffi-controller inspect"
+    try:
+        inspection = ask(
+            address, INSPECT_METHOD, pb.InspectRequest(), pb.Inspection, security, args.timeout, transport, who
+        )
+    except ConnectionRefused as exc:  # the message says who refused and why
+        print(f"{who}: error: {exc}", file=sys.stderr)
+        return 1
+    except TransportError as exc:
+        print(f"{who}: error: no controller answered at {address}: {exc}", file=sys.stderr)
+        return 1
+    except InitializationError as exc:  # TLS files that do not load
+        print(f"{who}: error: {exc}", file=sys.stderr)
+        return 2
+    try:
+        print(as_json(inspection, str(address)) if args.json else as_text(inspection, str(address)))
+    except BrokenPipeError:  # piped into a reader that stopped early (`| head`): no traceback
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    return 0
+
+
+__all__ = ["inspect", "main", "serve"]

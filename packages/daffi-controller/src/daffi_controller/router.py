@@ -15,6 +15,7 @@ from daffi_core.framing import Encoded
 from daffi_core.proto import daffi_pb2 as pb
 from daffi_core.protocol import DOWNSTREAM, UPSTREAM
 from daffi_core.stats import DEFAULT_MODIFIER, ERROR, STOPPED, outcome_of
+from daffi_core.suggest import callback_hint
 
 from daffi_controller.registry import Peer, Registry
 from daffi_controller.stats import Stats
@@ -111,12 +112,13 @@ class Router:
                 )
                 return None
             if head.action != pb.CallHead.SYSTEM and head.name not in target.callbacks:
+                hint = callback_hint(head.name, target.callbacks, wait=False)  # its own names only
                 self._fail(
                     caller,
                     call_id,
                     pb.Error.UNKNOWN_CALLBACK,
-                    f"node {head.target!r} has no callback {head.name!r}; callbacks of other nodes:\n"
-                    + registry.describe_offers(caller.name),
+                    f"node {head.target!r} has no callback {head.name!r}{'; ' + hint if hint else ''}; "
+                    "callbacks of other nodes:\n" + registry.describe_offers(caller.name),
                 )
                 return None
             return [target]
@@ -132,12 +134,13 @@ class Router:
             if head.name in caller.callbacks
             else ""
         )
+        offered = (name for peer in registry.nodes.values() if peer is not caller for name in peer.callbacks)
         self._fail(
             caller,
             call_id,
             pb.Error.UNKNOWN_CALLBACK,
-            f"no node offers callback {head.name!r}{only_self}; callbacks of other nodes:\n"
-            + registry.describe_offers(caller.name),
+            f"no node offers callback {head.name!r}{only_self}; {callback_hint(head.name, offered)}; "
+            "callbacks of other nodes:\n" + registry.describe_offers(caller.name),
         )
         return None
 

@@ -10,6 +10,8 @@ Code written for daffi 1.x runs unchanged: its spellings (``get_g``, ``RetryPoli
 described in ``daffi._v1``.
 """
 
+import logging
+
 from daffi_core.errors import (
     DaffiError,
     GlobalContextError,
@@ -31,6 +33,11 @@ from daffi._modifiers import BG, BROADCAST, FG, PERIOD, STREAM
 from daffi._results import AsyncResult, AwaitableValue, ScheduledTask
 from daffi._typed import remote
 from daffi._v1 import RetryPolicy, get_g
+
+# A library never configures logging: its lines go wherever the program sends them (and nowhere,
+# rather than to Python's last-resort handler, when it configures nothing). daffi_core.logs has
+# the format daffi's commands use, for programs that want their lines to match.
+logging.getLogger("daffi").addHandler(logging.NullHandler())
 
 __all__ = [
     "BG",

@@ -32,6 +32,21 @@ def async_library() -> str | None:
     return None
 
 
+def interrupted(interrupt: KeyboardInterrupt) -> None:
+    """Prepare a Ctrl-C caught at a public entry point for a bare ``raise`` there.
+
+    What the user sees then ends at their own line: daffi's frames below the entry point (where
+    the wait blocked) are cut off the traceback, and so is any exception being handled there.
+    On Python 3.11+ the entry point's frame goes too (a bare ``raise`` re-raises the exception's
+    own traceback, now empty); 3.10 re-raises the traceback it caught, cut after the entry point.
+    """
+    tb = interrupt.__traceback__
+    if tb is not None:
+        tb.tb_next = None
+    interrupt.with_traceback(None)
+    interrupt.__suppress_context__ = True
+
+
 #: How a thread blocks for a future: ``Future.result``, or a link's ``wait`` (which may read meanwhile).
 Block = Callable[[Future[Any], "float | None"], Any]
 

@@ -13,11 +13,12 @@ from typing import Any
 from daffi_core.errors import GlobalContextError, RemoteStoppedUnexpectedly
 from daffi_core.proto import daffi_pb2 as pb
 from daffi_core.signature import render, to_inspect
+from daffi_core.suggest import callback_hint
 
 from daffi import _serde
 from daffi._args import Args
-from daffi._bridge import async_library, wait
-from daffi._caller import Pending, RemoteIterator, Reply, call_head, decode
+from daffi._bridge import Block, async_library, interrupted, wait
+from daffi._caller import Caller, Pending, RemoteIterator, Reply, call_head, decode
 from daffi._contract import Contract
 from daffi._errors import UnableToFindCandidate
 from daffi._modifiers import BG, BROADCAST, FG, PERIOD, STREAM, Modifier, as_modifier
@@ -61,17 +62,28 @@ class RemoteCall(CallMethods):
         self.contract = contract
 
     def __and__(self, modifier: Any) -> Any:
-        return execute(self, as_modifier(modifier))
+        try:
+            return execute(self, as_modifier(modifier))
+        except KeyboardInterrupt as interrupt:  # Ctrl-C: the traceback ends at the caller's line
+            interrupted(interrupt)
+            raise
 
     def __repr__(self) -> str:
         return f"<remote call {self.name}(...): apply a modifier with & FG, & BG, & BROADCAST, & STREAM or & PERIOD>"
 
 
 def execute(call: RemoteCall, mod: Modifier) -> Any:
-    """Start ``call`` under ``mod``; async fetchers get an awaitable, sync ones the result."""
-    if mod.retry_policy is not None:
-        return mod.retry_policy.run(lambda: _execute(call, mod))
-    return _execute(call, mod)
+    """Start ``call`` under ``mod``; async fetchers get an awaitable, sync ones the result.
+
+    Ctrl-C while it waits cancels the call (its callee is told) and raises KeyboardInterrupt.
+    """
+    try:
+        if mod.retry_policy is not None:
+            return mod.retry_policy.run(lambda: _execute(call, mod))
+        return _execute(call, mod)
+    except KeyboardInterrupt as interrupt:
+        interrupted(interrupt)
+        raise
 
 
 def _execute(call: RemoteCall, mod: Modifier) -> Any:
@@ -154,8 +166,10 @@ def _signature(node: CallingNode, name: str) -> pb.CallbackSignature:
                 if REGISTRY.get(name) is not None
                 else ""
             )
+            offered = [cb for cbs in node.catalog.offers().values() for cb in cbs]
             raise UnableToFindCandidate(
-                f"no node offers callback {name!r}{local}; callbacks of other nodes:\n{node.catalog.describe()}"
+                f"no node offers callback {name!r}{local}; {callback_hint(name, offered)}; "
+                f"callbacks of other nodes:\n{node.catalog.describe()}"
             ) from None
         found = node.catalog.signature(name)
         if found is not None:
@@ -252,7 +266,22 @@ def _start(
     **options: Any,
 ) -> Outcome[Any]:
     pending = _open(node, sig, args, kwargs, mod, contract, **options)
-    return Outcome(pending.future, finish, f"remote callback {sig.name!r}", pending.call_id, node.caller.wait)
+    return Outcome(
+        pending.future, finish, f"remote callback {sig.name!r}", pending.call_id, _block(node.caller, pending)
+    )
+
+
+def _block(caller: Caller, pending: Pending) -> Block:
+    """How a thread waits for ``pending``: interrupted (Ctrl-C), it cancels the call first."""
+
+    def block(future: Future[Any], timeout: float | None) -> Any:
+        try:
+            return caller.wait(future, timeout)
+        except KeyboardInterrupt:
+            caller.cancel(pending)
+            raise
+
+    return block
 
 
 def _gather(replies: Any) -> dict[str, Any]:
@@ -336,7 +365,7 @@ def system(node: CallingNode, remote_process: str, op: str, arg: Any, timeout: f
     payload, encoding = _serde.dumps(arg)
     head = call_head(op, target=remote_process, action=H.SYSTEM)
     pending = node.caller.open(head, payload, encoding, "one", timeout)
-    return decode(wait(pending.future, None, f"{op} on {remote_process!r}", node.caller.wait))
+    return decode(wait(pending.future, None, f"{op} on {remote_process!r}", _block(node.caller, pending)))
 
 
 def cancel_scheduled(node: CallingNode, remote_process: str, uuid: str) -> bool:

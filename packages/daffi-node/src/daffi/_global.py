@@ -25,7 +25,7 @@ from daffi_core.security import ClientSecurity, ClientTLS, ServerTLS, resolve_to
 from daffi_core.transport import new_event_loop, resolve_transport
 
 from daffi import _node
-from daffi._bridge import async_library, wait, wait_async
+from daffi._bridge import async_library, interrupted, wait, wait_async
 from daffi._catalog import Nodes
 from daffi._execute import RemoteCall, cancel_scheduled, execute, system
 from daffi._metrics import NodeMetrics
@@ -392,14 +392,22 @@ class Global:
 
     def wait_process(self, process_name: str, timeout: float | None = None) -> None:
         """Block until a node named ``process_name`` is connected (TimeoutError after ``timeout`` s)."""
-        self._wait(lambda nodes: process_name in nodes, timeout, f"process {process_name!r}")
+        try:
+            self._wait(lambda nodes: process_name in nodes, timeout, f"process {process_name!r}")
+        except KeyboardInterrupt as interrupt:  # Ctrl-C: the traceback ends at the caller's line
+            interrupted(interrupt)
+            raise
 
     async def wait_process_async(self, process_name: str, timeout: float | None = None) -> None:
         await self._wait_async(lambda nodes: process_name in nodes, timeout, f"process {process_name!r}")
 
     def wait_function(self, func_name: str, timeout: float | None = None) -> None:
         """Block until some other node offers callback ``func_name``."""
-        self._wait(_offers(func_name), timeout, f"callback {func_name!r}")
+        try:
+            self._wait(_offers(func_name), timeout, f"callback {func_name!r}")
+        except KeyboardInterrupt as interrupt:
+            interrupted(interrupt)
+            raise
 
     async def wait_function_async(self, func_name: str, timeout: float | None = None) -> None:
         await self._wait_async(_offers(func_name), timeout, f"callback {func_name!r}")
@@ -410,6 +418,10 @@ class Global:
             wait(future, timeout, what)
         except TimeoutError:
             raise self._not_seen(future, what, timeout) from None
+        except KeyboardInterrupt:
+            if self._node is not None:
+                self._node.catalog.forget(future)
+            raise
 
     async def _wait_async(self, predicate: Callable[[Nodes], bool], timeout: float | None, what: str) -> None:
         future = self._when(predicate)
@@ -428,7 +440,11 @@ class Global:
         """Send ``func`` (by value, with dill) to ``remote_process``, run it there, return its result."""
         if not callable(func):
             raise InitializationError(f"transfer_and_call needs a function, not {type(func).__name__}")
-        return system(self._require_node(), remote_process, "transfer_and_call", (func, args, kwargs))
+        try:
+            return system(self._require_node(), remote_process, "transfer_and_call", (func, args, kwargs))
+        except KeyboardInterrupt as interrupt:
+            interrupted(interrupt)
+            raise
 
     def get_scheduled_tasks(self, remote_process: str) -> list[dict[str, Any]]:
         """The PERIOD tasks this process scheduled on ``remote_process``."""

@@ -25,7 +25,7 @@ from daffi_core.transport import GRPC, SOCKET, mismatch
 from daffi_core.transport.grpc import channel, client_options
 from daffi_core.transport.socket.client import probe
 
-from daffi._link import BACKOFF_MAX, BACKOFF_MIN, LinkBase, Rejected
+from daffi._link import Backoff, LinkBase, Rejected
 
 log = logging.getLogger("daffi.node")
 T = TypeVar("T")
@@ -34,6 +34,7 @@ T = TypeVar("T")
 class GrpcLink(LinkBase):
     """A ``Link`` over gRPC (see the module docstring)."""
 
+    transport = GRPC
     # Set per session (the constructor is LinkBase's).
     _outbox: Outbox | None = None
     _task: asyncio.Task[None] | None = None
@@ -96,7 +97,7 @@ class GrpcLink(LinkBase):
         connect: grpc.aio.StreamStreamMultiCallable[bytes, pb.Batch] = chan.stream_stream(
             CONNECT_METHOD, request_serializer=None, response_deserializer=pb.Batch.FromString
         )
-        backoff = BACKOFF_MIN
+        backoff = Backoff()
         try:
             while not self.stopping:
                 established = False
@@ -117,11 +118,10 @@ class GrpcLink(LinkBase):
                     self._outbox_closed()
                     self.session_ended()
                 if established:
-                    backoff = BACKOFF_MIN
+                    backoff.reset()
                 if self.stopping:
                     break
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, BACKOFF_MAX)
+                await asyncio.sleep(backoff.next())
         finally:
             with contextlib.suppress(Exception):
                 await chan.close(None)

@@ -11,6 +11,7 @@ handshake's answer and reconnect backoff.
 from __future__ import annotations
 
 import logging
+import random
 import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
@@ -33,6 +34,11 @@ T = TypeVar("T")
 #: Reconnect backoff: the first retry after this many seconds, doubling up to ``BACKOFF_MAX``.
 BACKOFF_MIN = 0.05
 BACKOFF_MAX = 1.0
+#: Each delay is scaled by a random factor within ``1 ± BACKOFF_JITTER``: nodes that lost the same
+#: controller do not all retry at the same instants when it comes back.
+BACKOFF_JITTER = 0.2
+#: Seconds the first connect waits silently; then one line says where it waits, and for how long.
+QUIET_WAIT = 1.0
 
 
 class Link(Protocol):
@@ -101,6 +107,9 @@ class Rejected(Exception):
 class LinkBase:
     """State and steps shared by the links: first connect, connected state, handshake answer."""
 
+    #: The transport's name, for messages (set by each link).
+    transport = ""
+
     def __init__(
         self,
         process_name: str,
@@ -135,9 +144,25 @@ class LinkBase:
         return self.runtime.call_later(delay, fn, *args)
 
     def wait_first(self, timeout: float) -> None:
-        """Block until the first session began; InitializationError if it cannot within ``timeout`` s."""
+        """Block until the first session began; InitializationError if it cannot within ``timeout`` s.
+
+        Still waiting after ``QUIET_WAIT`` seconds, it logs (once) where it waits and for how long.
+        """
         try:
-            self._first.result(timeout)
+            try:
+                self._first.result(min(QUIET_WAIT, timeout))
+            except FutureTimeout:
+                if timeout <= QUIET_WAIT:
+                    raise
+                log.warning(
+                    "node %r is waiting for a daffi controller at %s (transport %s); giving up after %g s "
+                    "(Global(connect_timeout=...))",
+                    self.process_name,
+                    self.address,
+                    self.transport,
+                    timeout,
+                )
+                self._first.result(timeout - QUIET_WAIT)
         except FutureTimeout:
             raise InitializationError(
                 f"no daffi controller answered at {self.address} within {timeout:g} s: start one there "
@@ -190,4 +215,31 @@ class LinkBase:
                 log.warning("lost the connection to the controller at %s; reconnecting", self.address)
 
 
-__all__ = ["BACKOFF_MAX", "BACKOFF_MIN", "Handlers", "Link", "LinkBase", "Rejected"]
+class Backoff:
+    """Delays between reconnect attempts: doubling from ``low`` up to ``high``, each with jitter."""
+
+    def __init__(
+        self,
+        low: float = BACKOFF_MIN,
+        high: float = BACKOFF_MAX,
+        jitter: float = BACKOFF_JITTER,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.low = low
+        self.high = high
+        self.jitter = jitter
+        self._random = rng or random.Random()
+        self._base = low
+
+    def next(self) -> float:
+        """The delay before the next attempt (then the base doubles, up to ``high``)."""
+        base = self._base
+        self._base = min(base * 2, self.high)
+        return base * self._random.uniform(1 - self.jitter, 1 + self.jitter)
+
+    def reset(self) -> None:
+        """A session was established: the next loss starts again from ``low``."""
+        self._base = self.low
+
+
+__all__ = ["BACKOFF_JITTER", "BACKOFF_MAX", "BACKOFF_MIN", "Backoff", "Handlers", "Link", "LinkBase", "Rejected"]

@@ -154,7 +154,12 @@ class Node:
             self._hook("on_node_disconnect", frame.node_left.process_name)
 
     def _gone(self) -> None:
-        self.caller.fail_all(RemoteStoppedUnexpectedly(f"Lost connection to the controller at {self.address}."))
+        self.caller.fail_all(
+            RemoteStoppedUnexpectedly(
+                f"the controller at {self.address} went away during the call (the connection was lost; "
+                "this node is reconnecting)"
+            )
+        )
         self.callee.drop_all()
         _, left = self.catalog.replace(())
         for name in sorted(left):

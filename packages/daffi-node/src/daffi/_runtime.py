@@ -11,6 +11,8 @@ from typing import Any, TypeVar
 
 T = TypeVar("T")
 log = logging.getLogger("daffi.node")
+#: Seconds the loop's tasks get to end once cancelled, when the node closes.
+DRAIN_TIMEOUT = 2.0
 
 
 class Runtime:
@@ -72,14 +74,33 @@ class Runtime:
         return timer
 
     def close(self) -> None:
+        """Cancel the loop's tasks and let them end, then stop and close the loop.
+
+        A task still pending when its loop goes would be reported at exit ("Task was destroyed but
+        it is pending!"); so would async generators never finalized.
+        """
         if self.loop.is_closed():
             return
+        if not self.on_loop and self.thread.is_alive():
+            with contextlib.suppress(Exception):
+                self.run(self._drain(), DRAIN_TIMEOUT + 1)
         with contextlib.suppress(RuntimeError):
             self.loop.call_soon_threadsafe(self.loop.stop)
         if threading.current_thread() is not self.thread:
             self.thread.join(5)
             if not self.thread.is_alive():
                 self.loop.close()
+
+    async def _drain(self) -> None:
+        me = asyncio.current_task()
+        tasks = [task for task in asyncio.all_tasks() if task is not me]
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            _, stuck = await asyncio.wait(tasks, timeout=DRAIN_TIMEOUT)
+            if stuck:
+                log.debug("%d task(s) of the node loop did not end when cancelled: %r", len(stuck), stuck)
+        await self.loop.shutdown_asyncgens()
 
 
 class Timer:

@@ -38,12 +38,12 @@ from daffi_core.keepalive import DEFAULT_KEEPALIVE, keepalive_timeout
 from daffi_core.proto import daffi_pb2 as pb
 from daffi_core.protocol import CONNECT_METHOD
 from daffi_core.security import ClientSecurity
-from daffi_core.transport import Code
+from daffi_core.transport import SOCKET, Code
 from daffi_core.transport.socket.client import Connection, open_connection
 from daffi_core.transport.socket.wire import Body, data_frames
 from google.protobuf.message import DecodeError
 
-from daffi._link import BACKOFF_MAX, BACKOFF_MIN, Handlers, LinkBase, Rejected
+from daffi._link import Backoff, Handlers, LinkBase, Rejected
 from daffi._runtime import Runtime
 
 log = logging.getLogger("daffi.node")
@@ -124,6 +124,8 @@ _NOT_SERVING: contextlib.nullcontext[None] = contextlib.nullcontext()
 
 class SocketLink(LinkBase):
     """A ``Link`` over the socket transport (see the module docstring)."""
+
+    transport = SOCKET
 
     def __init__(
         self,
@@ -280,15 +282,14 @@ class SocketLink(LinkBase):
         pump.thread.start()
 
     def _pump_main(self, pump: _Pump) -> None:
-        backoff = BACKOFF_MIN
+        backoff = Backoff()
         while not self.stopping and self._active is pump:
             conn = self._conn
             if conn is None:
                 if self._connect_once(pump):
-                    backoff = BACKOFF_MIN
+                    backoff.reset()
                 elif not self.stopping and not (self.started and not self._first_ok()):
-                    self._stopped.wait(backoff)
-                    backoff = min(backoff * 2, BACKOFF_MAX)
+                    self._stopped.wait(backoff.next())
                 elif self.started and not self._first_ok():
                     return  # the first connect failed for good
                 continue

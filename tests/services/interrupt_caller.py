@@ -1,0 +1,40 @@
+"""A caller that blocks, for a test to interrupt with SIGINT (Ctrl-C).
+
+Run: python interrupt_caller.py (--host H --port P | --unix-sock-path S) [--transport T] --mode MODE
+
+Prints ``BLOCKING <mode>`` just before the statement that blocks (the test waits for the callee to
+begin where there is one), then blocks until interrupted; the KeyboardInterrupt is left to Python
+to report.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+
+from daffi import BG, FG, STREAM, Global
+
+parser = argparse.ArgumentParser(description=__doc__)
+parser.add_argument("--host")
+parser.add_argument("--port", type=int)
+parser.add_argument("--unix-sock-path")
+parser.add_argument("--transport")
+parser.add_argument("--mode", required=True, choices=["fg", "bg", "wait_function", "stream"])
+args = parser.parse_args()
+where = {"unix_sock_path": args.unix_sock_path} if args.unix_sock_path else {"host": args.host, "port": args.port}
+
+g = Global(process_name=f"interrupted-{args.mode}", transport=args.transport, **where)
+g.wait_function("stuck", timeout=10)
+if args.mode == "fg":
+    print("BLOCKING fg", flush=True)
+    g.call.stuck() & FG
+elif args.mode == "bg":
+    print("BLOCKING bg", flush=True)  # the test interrupts once the callee began: get() waits by then
+    result = g.call.stuck() & BG
+    result.get()
+elif args.mode == "wait_function":
+    print("BLOCKING wait_function", flush=True)
+    g.wait_function("never_offered")
+else:
+    print("BLOCKING stream", flush=True)
+    g.call.slow_item(itertools.count()) & STREAM
