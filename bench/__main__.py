@@ -2,15 +2,16 @@
 
     python -m bench [--workloads w1,w2] [--reps 3] [--quick] [--report-only] [--no-profile]
                     [--impls daffi-socket,daffi-grpc,daffi2,daffi3,relay] [--previous FILE]
+    python -m bench --metrics-ab [--reps 5] [--quick]    # W2 with the metrics endpoints off and on
 
 daffi from this repository runs as two implementations, each with its transport given
 explicitly to both sides (``daffi_controller --transport X``, ``Global(transport=X)``):
 ``daffi-socket`` on TCP and UNIX, and ``daffi-grpc`` on TCP and, for W1 only, UNIX.
 
-Raw results go to ``bench/results/latest.json``; the tables of ``docs/benchmarks.md`` (between its
-markers: the page's prose is edited by hand) and ``docs/benchmarks.png`` are filled from them. A
-``--quick`` run writes its results to the temporary folder (``daffi-bench-quick.json``) and no page
-unless ``--output`` names one. A full run keeps the gRPC-transport rows of the run it replaces (or of
+Raw results go to ``bench/results/latest.json`` (the metrics A/B run to ``metrics.json``); the tables of
+``docs/benchmarks.md`` (between its markers: the page's prose is edited by hand) and ``docs/benchmarks.png``
+are filled from them. A ``--quick`` run writes its results to the temporary folder and no page unless
+``--output`` names one. A full run keeps the gRPC-transport rows of the run it replaces (or of
 ``--previous FILE``) under ``previous`` in latest.json, so the report can say whether the gRPC
 transport got slower. Run from the ``bench`` hatch environment (the anchors' environments
 ``bench-daffi2`` and ``bench-daffi3`` are created on first use).
@@ -31,6 +32,7 @@ from bench import harness, report
 from bench.profile import pyspy_profiler
 
 RESULTS = harness.ROOT / "bench" / "results"
+PAGE = harness.ROOT / "docs" / "benchmarks.md"
 
 PARAMS: dict[str, dict[str, Any]] = {
     "w1": {"warmup": 200, "calls": 2000},
@@ -41,28 +43,26 @@ PARAMS: dict[str, dict[str, Any]] = {
     "w6": {"duration": 5.0, "callers": 32, "callees": 4},
     "w7": {"warmup": 2, "broadcasts": 20, "callees": 100},
 }
-
-QUICK: dict[str, dict[str, Any]] = {
+#: what ``--quick`` makes smaller
+QUICK_CHANGES: dict[str, dict[str, Any]] = {
     "w1": {"warmup": 20, "calls": 200},
-    "w2": {"calls": 2000, "window": 64},
-    "w3": {"small_size": 1 << 20, "small_reps": 10, "big_size": 64 << 20, "big_reps": 1},
+    "w2": {"calls": 2000},
+    "w3": {"small_reps": 10, "big_reps": 1},
     "w4": {"items": 5000},
-    "w5": {"warmup": 2, "broadcasts": 30, "callees": 4},
-    "w6": {"duration": 1.0, "callers": 8, "callees": 4},
+    "w5": {"warmup": 2, "broadcasts": 30},
+    "w6": {"duration": 1.0, "callers": 8},
     "w7": {"warmup": 1, "broadcasts": 3, "callees": 20},
 }
+QUICK = {w: {**p, **QUICK_CHANGES[w]} for w, p in PARAMS.items()}
 
-# Per-cell bounds, seconds (W7 starts 100 processes on 2 cores).
-TIMEOUTS = {"w1": 120.0, "w2": 120.0, "w3": 120.0, "w4": 120.0, "w5": 120.0, "w6": 120.0, "w7": 180.0}
 
-# Slow anchor cells run fewer times to keep the whole run under 30 minutes (said in the report).
-REPS_OVERRIDE: dict[tuple[str, str], int] = {
-    ("daffi2", "w2"): 1,
-    ("daffi2", "w4"): 1,
-    ("daffi2", "w7"): 1,
-    ("daffi3", "w7"): 1,
-    ("relay", "w7"): 1,
-}
+def timeout(workload: str) -> float:
+    """The bound of one cell, seconds (W7 starts 100 processes on 2 cores)."""
+    return 180.0 if workload == "w7" else 120.0
+
+
+# Slow anchor cells run once, to keep the whole run under 30 minutes (said on the page).
+ONCE = {("daffi2", "w2"), ("daffi2", "w4"), ("daffi2", "w7"), ("daffi3", "w7"), ("relay", "w7")}
 
 # Anchors run over TCP; over UNIX only W1 (to record which of them can).
 ANCHOR_UNIX_WORKLOADS = {"w1"}
@@ -73,7 +73,22 @@ ANCHOR_UNIX_WORKLOADS = {"w1"}
 DAFFI_IMPLS = ("daffi-socket", "daffi-grpc")
 GRPC_UNIX_WORKLOADS = {"w1"}
 
+#: Extra W1 cells for the time breakdown: (row key, impl, wrapper, env).
+W1_VARIANTS: tuple[tuple[str, str, list[str], dict[str, str]], ...] = (
+    ("daffi-socket-tcp-pinned", "daffi-socket", ["taskset", "-c", "0"], {}),
+    ("daffi-grpc-tcp-pinned", "daffi-grpc", ["taskset", "-c", "0"], {}),
+    ("daffi-grpc-tcp-poll", "daffi-grpc", [], {"GRPC_POLL_STRATEGY": "poll"}),
+    ("relay-tcp-pinned", "relay", ["taskset", "-c", "0"], {}),
+    ("daffi3-tcp-pinned", "daffi3", ["taskset", "-c", "0"], {}),
+)
+# One py-spy profile of W1 per daffi transport, on TCP.
+PROFILED = ("daffi-socket", "daffi-grpc")
+#: W1-W5 against one controller, for its memory: (impl, transport)
+SOAKED: tuple[tuple[str, str], ...] = (("daffi-socket", "tcp"), ("daffi-socket", "unix"), ("daffi-grpc", "tcp"))
+SOAKED += tuple((anchor, "tcp") for anchor in ("daffi2", "daffi3", "relay"))
+
 BUDGET_S = 28 * 60
+SKIPPED: dict[str, Any] = {"error": "skipped: time budget of the run used up"}
 
 
 def cells_for(workload: str) -> list[tuple[str, str, str, dict[str, Any]]]:
@@ -95,30 +110,6 @@ def cells_for(workload: str) -> list[tuple[str, str, str, dict[str, Any]]]:
     return rows
 
 
-def w1_variants() -> list[tuple[str, str, list[str], dict[str, str]]]:
-    """Extra W1 cells for the time breakdown: (row key, impl, wrapper, env)."""
-    return [
-        ("daffi-socket-tcp-pinned", "daffi-socket", ["taskset", "-c", "0"], {}),
-        ("daffi-grpc-tcp-pinned", "daffi-grpc", ["taskset", "-c", "0"], {}),
-        ("daffi-grpc-tcp-poll", "daffi-grpc", [], {"GRPC_POLL_STRATEGY": "poll"}),
-        ("relay-tcp-pinned", "relay", ["taskset", "-c", "0"], {}),
-        ("daffi3-tcp-pinned", "daffi3", ["taskset", "-c", "0"], {}),
-    ]
-
-
-# One py-spy profile of W1 per daffi transport, on TCP.
-PROFILED = ("daffi-socket", "daffi-grpc")
-
-SOAKED = (
-    ("daffi-socket-tcp", "daffi-socket", "tcp"),
-    ("daffi-socket-unix", "daffi-socket", "unix"),
-    ("daffi-grpc-tcp", "daffi-grpc", "tcp"),
-    ("daffi2-tcp", "daffi2", "tcp"),
-    ("daffi3-tcp", "daffi3", "tcp"),
-    ("relay-tcp", "relay", "tcp"),
-)
-
-
 def parse_impls(text: str) -> set[str]:
     """``--impls``: keys of harness.IMPLS; ``daffi`` means both daffi transports."""
     impls: set[str] = set()
@@ -136,6 +127,31 @@ def log(text: str) -> None:
     print(text, flush=True)
 
 
+def now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def measure(what: str, cell: harness.Cell) -> dict[str, Any]:
+    """One repetition of a cell, logged."""
+    t0 = time.monotonic()
+    result = harness.run_cell(cell)
+    result["wall_s"] = time.monotonic() - t0
+    log(f"{what}: {report.brief(cell.workload, result)} ({result['wall_s']:.1f} s)")
+    return result
+
+
+def metrics_ab(params: dict[str, Any], reps: int) -> dict[str, Any]:
+    """W2 (BG futures) on daffi socket over TCP with every ``/metrics`` endpoint off and on, in alternate
+    order rep after rep (off-on, on-off, ...), so that both sides see the same minutes of the machine."""
+    ab: dict[str, Any] = {"started": now(), "params": params, "runs": {"off": [], "on": []}}
+    for rep in range(reps):
+        for side in ("off", "on") if rep % 2 == 0 else ("on", "off"):
+            w2 = params | {"inflight": "bg"}
+            cell = harness.Cell("w2", "daffi-socket", "tcp", w2, timeout("w2"), metrics=side == "on")
+            ab["runs"][side].append(measure(f"w2 metrics {side} rep {rep + 1}", cell))
+    return ab
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n\n")[0])
     parser.add_argument("--workloads", default="w1,w2,w3,w4,w5,w6,w7")
@@ -148,7 +164,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="small sizes, 1 repetition (a smoke test)")
     parser.add_argument("--no-profile", action="store_true", help="skip the py-spy profile and W1 variants")
     parser.add_argument("--no-soak", action="store_true", help="skip the one-controller RSS run")
-    parser.add_argument("--report-only", action="store_true", help="rewrite the report from latest.json")
+    parser.add_argument("--metrics-ab", action="store_true", help="only W2 with the metrics endpoints off and on")
+    parser.add_argument("--report-only", action="store_true", help="rewrite the report from the saved results")
     parser.add_argument("--output", help="the page whose tables to fill (default docs/benchmarks.md; none for --quick)")
     parser.add_argument(
         "--previous",
@@ -158,42 +175,50 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     RESULTS.mkdir(parents=True, exist_ok=True)
-    latest = RESULTS / "latest.json"
-    page = Path(args.output) if args.output else None if args.quick else harness.ROOT / "docs" / "benchmarks.md"
-    if args.report_only:
-        data = json.loads(latest.read_text())
+    saved = Path(tempfile.gettempdir()) / "daffi-bench-quick" if args.quick else RESULTS
+    saved.mkdir(exist_ok=True)
+    latest, metrics_file = saved / "latest.json", saved / "metrics.json"
+    page = Path(args.output) if args.output else None if args.quick else PAGE
+    if args.metrics_ab:
+        ab = metrics_ab((QUICK if args.quick else PARAMS)["w2"], 1 if args.quick else args.reps)
+        metrics_file.write_text(json.dumps(ab, indent=1) + "\n")
+    if args.report_only or args.metrics_ab:  # the page again, from the saved results
+        data = json.loads(latest.read_text()) if latest.exists() else {}
         if args.previous:  # a baseline chosen afterwards is kept with the results it is compared with
             data["previous"] = report.previous_run(json.loads(Path(args.previous).read_text()))
             latest.write_text(json.dumps(data, indent=1) + "\n")
-        report.write(data, page or harness.ROOT / "docs" / "benchmarks.md")
-        log(f"filled {page}")
-        return 0
+    else:
+        data = run(args, latest)
+    if page is not None:
+        report.write(data, page, json.loads(metrics_file.read_text()) if metrics_file.exists() else None)
+    log(f"results in {saved}" + (f", tables filled in {page}" if page else ""))
+    return 0
 
+
+def run(args: argparse.Namespace, latest: Path) -> dict[str, Any]:
+    """The workloads, then the W1 variants and profiles, then the one-controller memory run."""
     workloads = [w.strip() for w in args.workloads.split(",") if w.strip()]
     impls = parse_impls(args.impls)
-    previous_file = Path(args.previous) if args.previous else latest
-    if args.quick:  # a smoke run: its results do not replace the last full run's
-        latest = Path(tempfile.gettempdir()) / "daffi-bench-quick.json"
+    previous_file = Path(args.previous) if args.previous else RESULTS / "latest.json"
     previous = report.previous_run(json.loads(previous_file.read_text())) if previous_file.exists() else None
     params = QUICK if args.quick else PARAMS
     reps = 1 if args.quick else args.reps
     started = time.monotonic()
     data: dict[str, Any] = {
-        "started": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "started": now(),
         "quick": args.quick,
         "reps": reps,
-        "reps_override": {f"{k[0]}/{k[1]}": v for k, v in REPS_OVERRIDE.items()},
+        "reps_override": {f"{impl}/{workload}": 1 for impl, workload in sorted(ONCE)},
         "grpc_unix_workloads": sorted(GRPC_UNIX_WORKLOADS),
         "params": {w: params[w] for w in workloads},
         "cells": {},
         "variants": {},
         "profiles": {},
+        **({"previous": previous} if previous is not None else {}),
     }
-    if previous is not None:
-        data["previous"] = previous
     log("preparing environments (bench, bench-daffi2, bench-daffi3) ...")
-    for impl in harness.IMPLS.values():
-        harness.python_for(impl.env)
+    for name in {impl.env for impl in harness.IMPLS.values()}:
+        harness.python_for(name)
     data["machine"] = report.machine_info()
 
     def over_budget() -> bool:
@@ -202,87 +227,47 @@ def main(argv: list[str] | None = None) -> int:
     for workload in workloads:
         rows = [r for r in cells_for(workload) if r[1] in impls]
         for rep in range(reps):
-            for key, impl_key, transport, extra in rows:
-                wanted = min(reps, REPS_OVERRIDE.get((impl_key, workload), reps))
-                if rep >= wanted:
+            for key, impl, transport, extra in rows:
+                if rep and (impl, workload) in ONCE:
                     continue
                 slot = data["cells"].setdefault(workload, {}).setdefault(key, [])
-                if over_budget():
-                    slot.append({"error": "skipped: time budget of the run used up"})
-                    continue
-                cell = harness.Cell(
-                    workload,
-                    harness.IMPLS[impl_key],
-                    transport,
-                    dict(params[workload], **extra),
-                    TIMEOUTS[workload],
-                )
-                t0 = time.monotonic()
-                result = harness.run_cell(cell)
-                result["wall_s"] = time.monotonic() - t0
-                slot.append(result)
-                log(f"{workload} {key} rep {rep + 1}: {report.brief(workload, result)} ({result['wall_s']:.1f} s)")
+                cell = harness.Cell(workload, impl, transport, params[workload] | extra, timeout(workload))
+                slot.append(dict(SKIPPED) if over_budget() else measure(f"{workload} {key} rep {rep + 1}", cell))
         latest.write_text(json.dumps(data, indent=1))
 
     if "w1" in workloads and not args.no_profile:
-        for key, impl_key, wrapper, env in w1_variants():
-            if impl_key not in impls:
-                continue
-            for rep in range(reps):
+        for key, impl, wrapper, env in W1_VARIANTS:
+            for rep in range(reps if impl in impls else 0):
                 if over_budget():
                     break
-                cell = harness.Cell(
-                    "w1", harness.IMPLS[impl_key], "tcp", dict(params["w1"]), TIMEOUTS["w1"], env, wrapper
-                )
-                result = harness.run_cell(cell)
-                data["variants"].setdefault(key, []).append(result)
-                log(f"w1 variant {key} rep {rep + 1}: {report.brief('w1', result)}")
-        for impl_key in PROFILED:
-            if impl_key not in impls or over_budget():
+                cell = harness.Cell("w1", impl, "tcp", params["w1"], timeout("w1"), env, wrapper)
+                data["variants"].setdefault(key, []).append(measure(f"w1 variant {key} rep {rep + 1}", cell))
+        for impl in PROFILED:
+            if impl not in impls or over_budget():
                 continue
             duration = 2.0 if args.quick else 6.0
-            prof = dict(params["w1"], calls=int(duration * 2500))
-            cell = harness.Cell(
-                "w1",
-                harness.IMPLS[impl_key],
-                "tcp",
-                prof,
-                TIMEOUTS["w1"],
-                profile=pyspy_profiler(RESULTS / "pyspy" / impl_key, duration),
-            )
-            result = harness.run_cell(cell)
-            result["duration_s"] = duration
-            data["profiles"][f"{impl_key}-tcp"] = result
-            log(f"w1 profile {impl_key}-tcp: {report.brief('w1', result)}")
+            profiler = pyspy_profiler(RESULTS / "pyspy" / impl, duration)
+            prof = params["w1"] | {"calls": int(duration * 2500)}
+            cell = harness.Cell("w1", impl, "tcp", prof, timeout("w1"), profile=profiler)
+            data["profiles"][f"{impl}-tcp"] = measure(f"w1 profile {impl}-tcp", cell) | {"duration_s": duration}
         latest.write_text(json.dumps(data, indent=1))
 
     if not args.no_soak and set(workloads) >= {"w1", "w2", "w3", "w4", "w5"}:
         data["soak"] = {}
-        for key, impl_key, transport in SOAKED:
-            if impl_key not in impls:
-                continue
-            if over_budget():
-                data["soak"][key] = {"error": "skipped: time budget of the run used up"}
-                continue
-            result = harness.run_soak(harness.IMPLS[impl_key], transport, params, 400.0)
+        for impl, transport in (s for s in SOAKED if s[0] in impls):
+            key = f"{impl}-{transport}"
+            result = dict(SKIPPED) if over_budget() else harness.run_soak(impl, transport, params, 400.0)
             data["soak"][key] = result
             mem = result.get("controller_mem", {})
-            log(
-                f"soak {key}: peak {mem.get('VmHWM', 0):.0f} MiB, now {mem.get('VmRSS', 0):.0f} MiB"
-                f" {result.get('error', '')}"
-            )
+            failed = f" ({result['error']})" if "error" in result else ""
+            log(f"soak {key}: peak {mem.get('VmHWM', 0):.0f} MiB, now {mem.get('VmRSS', 0):.0f} MiB{failed}")
         latest.write_text(json.dumps(data, indent=1))
 
-    data["finished"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    data["finished"] = now()
     data["duration_s"] = time.monotonic() - started
     latest.write_text(json.dumps(data, indent=1))
-    if page is not None:
-        report.write(data, page)
-    log(
-        f"done in {data['duration_s'] / 60:.1f} min; results in {latest}"
-        + (f", tables filled in {page}" if page else "")
-    )
-    return 0
+    log(f"done in {data['duration_s'] / 60:.1f} min")
+    return data
 
 
 if __name__ == "__main__":

@@ -11,7 +11,8 @@ framework and calls :func:`main`. The harness starts it as
     python -m bench.node_X caller --addr ... --workload w1 --params '{...}'
 
 and the caller prints one line ``RESULT {json}``. daffi from this repository (``bench.node_daffi``)
-also gets ``--transport grpc|socket``, the transport its controller was started with.
+also gets ``--transport grpc|socket``, the transport its controller was started with, and ``--metrics``
+(``Global(metrics_port=0)``; the node prints ``METRICS URL`` before READY).
 """
 
 from __future__ import annotations
@@ -24,54 +25,44 @@ import sys
 import threading
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterator
+from collections import deque
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import Any
 
-RESULT_PREFIX = "RESULT "
-READY_LINE = "READY"
 
-
+@dataclass(frozen=True)
 class Address:
     """``tcp:HOST:PORT`` or ``unix:PATH``."""
 
-    def __init__(self, text: str) -> None:
+    host: str = ""
+    port: int = 0
+    path: str = ""
+
+    @classmethod
+    def parse(cls, text: str) -> Address:
         kind, _, rest = text.partition(":")
         if kind == "tcp":
             host, _, port = rest.rpartition(":")
-            self.kind = "tcp"
-            self.host = host
-            self.port = int(port)
-            self.path = ""
-        elif kind == "unix":
-            self.kind = "unix"
-            self.host = ""
-            self.port = 0
-            self.path = rest
-        else:
-            raise ValueError(f"bad address {text!r}")
+            return cls(host=host, port=int(port))
+        if kind == "unix":
+            return cls(path=rest)
+        raise ValueError(f"bad address {text!r}")
 
     @property
     def is_unix(self) -> bool:
-        return self.kind == "unix"
+        return bool(self.path)
+
+    def kwargs(self) -> dict[str, Any]:
+        """The address as keyword arguments of the daffi versions' ``Global`` / ``Client``."""
+        return {"unix_sock_path": self.path} if self.is_unix else {"host": self.host, "port": self.port}
 
 
 # --- the callbacks every callee offers ------------------------------------------------------
 
-
-class Counter:
-    """The items a callee received through the one-way stream (W4)."""
-
-    def __init__(self) -> None:
-        self.value = 0
-        self.lock = threading.Lock()
-
-    def add(self, n: int = 1) -> None:
-        with self.lock:
-            self.value += n
-
-
-RECEIVED = Counter()
+_received = [0]  # the items a callee received through the one-way stream (W4)
+_received_lock = threading.Lock()
 
 
 def add(a: int, b: int) -> int:
@@ -83,11 +74,12 @@ def echo(data: bytes) -> bytes:
 
 
 def sink(item: int) -> None:
-    RECEIVED.add()
+    with _received_lock:
+        _received[0] += 1
 
 
 def count() -> int:
-    return RECEIVED.value
+    return _received[0]
 
 
 def bump(x: int) -> int:
@@ -101,14 +93,15 @@ CALLBACKS: tuple[Callable[..., Any], ...] = (add, echo, sink, count, bump)
 
 
 class Adapter(ABC):
-    """One framework's client side: connect, call, close."""
+    """One framework's client side: connect, call, close.
+
+    W2 keeps ``window`` calls in flight with threads making blocking calls (``inflight_mode = "threads"``)
+    or, where the framework has futures, from one thread: :meth:`start_add` then returns a function that
+    waits for that call's result.
+    """
 
     #: how W2 keeps 64 calls in flight (written into the result)
     inflight_mode = "threads"
-
-    def __init__(self, addr: Address, name: str) -> None:
-        self.addr = addr
-        self.name = name
 
     @abstractmethod
     def wait_callees(self, names: list[str], timeout: float) -> None: ...
@@ -129,34 +122,40 @@ class Adapter(ABC):
     @abstractmethod
     def close(self) -> None: ...
 
+    def start_add(self, a: int, b: int) -> Callable[[], int]:
+        """Start ``add(a, b)`` without waiting; a function that waits for its result (futures modes only)."""
+        raise NotImplementedError
+
     def inflight(self, total: int, window: int) -> int:
-        """Make ``total`` add calls with ``window`` in flight; return how many were correct."""
-        return threaded_inflight(self.add, total, window)
+        """Make ``total`` calls ``add(i, 1)`` with ``window`` in flight; return how many were correct."""
+        if self.inflight_mode == "threads":
+            return threaded_inflight(self.add, total, window)
+        pending: deque[tuple[int, Callable[[], int]]] = deque()  # a sliding window of futures
+        ok = 0
+        for i in range(total):
+            if len(pending) >= window:
+                j, wait = pending.popleft()
+                ok += wait() == j + 1
+            pending.append((i, self.start_add(i, 1)))
+        return ok + sum(wait() == j + 1 for j, wait in pending)
 
 
 def threaded_inflight(call: Callable[[int, int], int], total: int, window: int) -> int:
-    """``window`` threads, each making blocking calls until ``total`` are done."""
+    """``window`` threads, each making blocking calls ``call(i, 1)`` until ``total`` are done."""
     lock = threading.Lock()
-    next_index = [0]
-    ok = [0]
+    indexes = iter(range(total))
 
-    def worker() -> None:
+    def worker(_: int) -> int:
         good = 0
         while True:
             with lock:
-                i = next_index[0]
-                if i >= total:
-                    break
-                next_index[0] = i + 1
-            if call(i, 1) == i + 1:
-                good += 1
-        with lock:
-            ok[0] += good
+                i = next(indexes, None)
+            if i is None:
+                return good
+            good += call(i, 1) == i + 1
 
     with ThreadPoolExecutor(window) as pool:
-        for future in [pool.submit(worker) for _ in range(window)]:
-            future.result()
-    return ok[0]
+        return sum(pool.map(worker, range(window)))
 
 
 # --- the workloads (caller side) ------------------------------------------------------------
@@ -166,6 +165,14 @@ def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     index = min(len(ordered) - 1, max(0, round(q / 100 * (len(ordered) - 1))))
     return ordered[index]
+
+
+def wait_for_go() -> None:
+    """Tell the harness this caller is ready, and block until it writes ``go``."""
+    print("WAITING", flush=True)
+    line = sys.stdin.readline()
+    if line.strip() != "go":
+        raise RuntimeError(f"expected 'go' on stdin, got {line!r}")
 
 
 def w1(a: Adapter, p: dict[str, Any]) -> dict[str, Any]:
@@ -194,14 +201,6 @@ def w1(a: Adapter, p: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def wait_for_go() -> None:
-    """Tell the harness this caller is ready, and block until it writes ``go``."""
-    print("WAITING", flush=True)
-    line = sys.stdin.readline()
-    if line.strip() != "go":
-        raise RuntimeError(f"expected 'go' on stdin, got {line!r}")
-
-
 def w2(a: Adapter, p: dict[str, Any]) -> dict[str, Any]:
     """``calls`` small calls with ``window`` in flight from one caller: calls/s."""
     a.inflight(min(2000, p["calls"]), p["window"])  # warm-up
@@ -219,16 +218,14 @@ def w3(a: Adapter, p: dict[str, Any]) -> dict[str, Any]:
     for label, size, reps in (("1MiB", p["small_size"], p["small_reps"]), ("64MiB", p["big_size"], p["big_reps"])):
         payload = os.urandom(size)
         try:
-            back = a.echo(payload)  # warm-up, and the size check
-            if back != payload:
+            if a.echo(payload) != payload:  # warm-up, and the content check
                 raise RuntimeError("echo returned different bytes")
             t0 = time.perf_counter()
             for _ in range(reps):
                 back = a.echo(payload)
                 if len(back) != size:
                     raise RuntimeError(f"echo returned {len(back)} bytes, sent {size}")
-            elapsed = time.perf_counter() - t0
-            out[f"{label}_MBps"] = 2 * size * reps / elapsed / 1e6
+            out[f"{label}_MBps"] = 2 * size * reps / (time.perf_counter() - t0) / 1e6
         except Exception as exc:
             out[f"{label}_error"] = describe(exc)
         del payload
@@ -311,40 +308,43 @@ def describe(exc: BaseException) -> str:
 def parse(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description="a benchmark node (started by the harness)")
     parser.add_argument("role", choices=["server", "callee", "caller"])
-    parser.add_argument("--addr", required=True, help="tcp:HOST:PORT or unix:PATH")
+    parser.add_argument("--addr", required=True, type=Address.parse, help="tcp:HOST:PORT or unix:PATH")
     parser.add_argument("--name", default="caller")
     parser.add_argument("--workload", default="w1", choices=sorted(WORKLOADS))
-    parser.add_argument("--params", default="{}", help="workload parameters (JSON)")
+    parser.add_argument("--params", default="{}", type=json.loads, help="workload parameters (JSON)")
     parser.add_argument(
         "--transport", choices=["grpc", "socket", "auto"], help="daffi (this repo) only: Global(transport=...)"
     )
+    parser.add_argument("--metrics", action="store_true", help="daffi (this repo) only: Global(metrics_port=0)")
     return parser.parse_args(argv)
 
 
-def run_caller(make: Callable[[Address, str], Adapter], args: argparse.Namespace) -> int:
-    params: dict[str, Any] = json.loads(args.params)
-    adapter = make(Address(args.addr), args.name)
+def ready() -> None:
+    """The line the harness waits for: listening (server) or connected (callee)."""
+    print("READY", flush=True)
+
+
+def main(
+    adapter: Callable[[argparse.Namespace], Adapter],
+    callee: Callable[[argparse.Namespace], None],
+    server: Callable[[argparse.Namespace], None] | None = None,
+) -> int:
+    """Run the role the command line names; the caller's exit status (1: the workload failed)."""
+    args = parse()
+    if args.role == "server":
+        if server is None:
+            raise SystemExit("this framework's controller is not a node script")
+        server(args)
+        return 0
+    if args.role == "callee":
+        callee(args)
+        return 0
+    client = adapter(args)
     try:
-        adapter.wait_callees(params["wait_for"], params.get("wait_timeout", 60.0))
-        result = WORKLOADS[args.workload](adapter, params)
+        client.wait_callees(args.params["wait_for"], args.params.get("wait_timeout", 60.0))
+        result = WORKLOADS[args.workload](client, args.params)
     except Exception as exc:
-        print(RESULT_PREFIX + json.dumps({"error": describe(exc)}), flush=True)
-        adapter.close()
-        return 1
-    print(RESULT_PREFIX + json.dumps(result), flush=True)
-    adapter.close()
-    return 0
-
-
-def announce_ready() -> None:
-    print(READY_LINE, flush=True)
-
-
-def block_until_stdin_closes() -> None:
-    """Servers and callees serve until the harness closes their stdin (or signals them)."""
-    for _ in sys.stdin:
-        pass
-
-
-def chunks(n: int) -> Iterator[int]:
-    return iter(range(n))
+        result = {"error": describe(exc)}
+    print("RESULT " + json.dumps(result), flush=True)
+    client.close()
+    return 1 if "error" in result else 0

@@ -3,7 +3,8 @@
 A cell starts the controller (or router, or relay), waits for its ready line (the start → ready
 time), starts the callees, runs the caller(s), reads the controller's memory from /proc, and
 kills every process group it started. Every step is bounded by the cell's deadline; a cell
-that runs out of time records ``timeout``.
+that runs out of time records ``timeout``. With ``metrics`` every daffi process serves ``/metrics``,
+and the calls the controller's and the callees' endpoints counted are read at the end.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,28 +28,27 @@ ROOT = Path(__file__).resolve().parent.parent
 READY = re.compile(r"ready on|^READY$")
 SERVED_TRANSPORT = re.compile(r"\[transport=(\w+)\]")  # in daffi-controller's ready line
 RESULT = re.compile(r"^RESULT (.*)$")
+METRICS_URL = re.compile(r"(?:^METRICS |metrics on )(http://\S+/metrics)")  # a node's line, the controller's
+CALLS_COUNTED = re.compile(r"^daffi_(?:node_)?calls(?:_made|_served)?_total\{.*\} (\S+)$", re.MULTILINE)
 CLOCK_TICK = os.sysconf("SC_CLK_TCK")
 
 
 @dataclass(frozen=True)
 class Impl:
-    """One framework under test."""
+    """One framework under test: the hatch environment its processes run in, its node script (``python -m
+    module ...``) and, for daffi from this repo, its transport, given explicitly to both sides."""
 
-    key: str
-    label: str
-    env: str  # the hatch environment its processes run in
-    module: str  # the node script (``python -m module ...``)
-    transports: tuple[str, ...] = ("tcp", "unix")
-    #: daffi (this repo) only: its transport, given explicitly to both sides (``--transport``)
+    env: str
+    module: str
     daffi_transport: str | None = None
 
 
 IMPLS: dict[str, Impl] = {
-    "daffi-grpc": Impl("daffi-grpc", "daffi gRPC", "bench", "bench.node_daffi", daffi_transport="grpc"),
-    "daffi-socket": Impl("daffi-socket", "daffi socket", "bench", "bench.node_daffi", daffi_transport="socket"),
-    "daffi2": Impl("daffi2", "daffi 2.2.1", "bench-daffi2", "bench.node_daffi2"),
-    "daffi3": Impl("daffi3", "daffi 3.0.1", "bench-daffi3", "bench.node_daffi3"),
-    "relay": Impl("relay", "grpc.aio relay", "bench", "bench.relay"),
+    "daffi-grpc": Impl("bench", "bench.node_daffi", "grpc"),
+    "daffi-socket": Impl("bench", "bench.node_daffi", "socket"),
+    "daffi2": Impl("bench-daffi2", "bench.node_daffi2"),
+    "daffi3": Impl("bench-daffi3", "bench.node_daffi3"),
+    "relay": Impl("bench", "bench.relay"),
 }
 
 _PYTHONS: dict[str, str] = {}
@@ -92,32 +93,33 @@ def proc_cpu(pid: int) -> float:
 @dataclass
 class Cell:
     workload: str
-    impl: Impl
+    impl: str  # a key of IMPLS
     transport: str
     params: dict[str, Any]
     timeout: float
     extra_env: dict[str, str] = field(default_factory=dict)
     wrapper: list[str] = field(default_factory=list)  # e.g. ["taskset", "-c", "0"]
     profile: Any = None  # a callable(pids: dict[str, int]) started when a W1 caller starts measuring
+    metrics: bool = False  # daffi only: every process serves /metrics
 
 
 class Run:
     """The processes of one cell or soak: a controller and nodes at a fresh address, all killed at the end."""
 
-    def __init__(self, impl: Impl, transport: str, timeout: float, env: dict[str, str], wrapper: list[str]) -> None:
-        self.impl, self.py, self.wrapper = impl, python_for(impl.env), wrapper
+    def __init__(self, cell: Cell) -> None:
+        self.cell, self.impl = cell, IMPLS[cell.impl]
+        self.py = python_for(self.impl.env)
         self.tmp = tempfile.mkdtemp(prefix="daffi-bench-")
         self.path, self.port = os.path.join(self.tmp, "ctl.sock"), free_port()
-        self.addr = f"unix:{self.path}" if transport == "unix" else f"tcp:127.0.0.1:{self.port}"
-        self.transport = transport
-        self.env = dict(os.environ, PYTHONUNBUFFERED="1", PYTHONPATH=str(ROOT), **env)
+        self.addr = f"unix:{self.path}" if cell.transport == "unix" else f"tcp:127.0.0.1:{self.port}"
+        self.env = dict(os.environ, PYTHONUNBUFFERED="1", PYTHONPATH=str(ROOT), **cell.extra_env)
         self.env.pop("VIRTUAL_ENV", None)
         self.env.pop("DAFFI_TRANSPORT", None)  # every daffi process gets --transport; nothing inherited
-        self.deadline = time.monotonic() + timeout
+        self.deadline = time.monotonic() + cell.timeout
         self.children: list[Proc] = []
 
     def spawn(self, name: str, args: list[str]) -> Proc:
-        child = Proc([*self.wrapper, *args], env=self.env, name=name, stdin=True)
+        child = Proc([*self.cell.wrapper, *args], env=self.env, name=name, stdin=True)
         self.children.append(child)
         return child
 
@@ -127,8 +129,9 @@ class Run:
         impl = self.impl
         if impl.daffi_transport:
             unix = ["--unix-sock-path", self.path]
-            where = unix if self.transport == "unix" else ["--host", "127.0.0.1", "--port", str(self.port)]
+            where = unix if self.cell.transport == "unix" else ["--host", "127.0.0.1", "--port", str(self.port)]
             args = [self.py, "-m", "daffi_controller", *where, "--transport", impl.daffi_transport]
+            args += ["--metrics-port", "0", "--metrics-host", "127.0.0.1"] if self.cell.metrics else []
         else:
             args = [self.py, "-m", impl.module, "server", "--addr", self.addr]
         server = self.spawn("controller", args)
@@ -139,11 +142,27 @@ class Run:
         return server, server.times[index] - server.started
 
     def node(self, role: str, name: str, *extra: str) -> Proc:
-        """A callee or a caller (daffi: with its transport)."""
-        transport = ["--transport", self.impl.daffi_transport] if self.impl.daffi_transport else []
+        """A callee or a caller (daffi: with its transport, and ``--metrics``)."""
+        daffi = ["--transport", self.impl.daffi_transport] if self.impl.daffi_transport else []
+        daffi += ["--metrics"] if self.cell.metrics else []
         return self.spawn(
-            name, [self.py, "-m", self.impl.module, role, "--addr", self.addr, "--name", name, *extra, *transport]
+            name, [self.py, "-m", self.impl.module, role, "--addr", self.addr, "--name", name, *extra, *daffi]
         )
+
+    def calls_counted(self) -> dict[str, float | str]:
+        """The calls counted by the ``/metrics`` of the controller and of each callee (made and served, for a node;
+        the callers have exited by now), or why an endpoint could not be read."""
+        out: dict[str, float | str] = {}
+        for child in self.children:
+            url = next((m.group(1) for line in child.out if (m := METRICS_URL.search(line))), None)
+            if url is None or child.name.startswith("caller"):
+                continue
+            try:
+                with urllib.request.urlopen(url, timeout=10) as answer:
+                    out[child.name] = sum(float(n) for n in CALLS_COUNTED.findall(answer.read().decode()))
+            except OSError as exc:
+                out[child.name] = f"{url}: {exc}"
+        return out
 
     def caller(self, name: str, workload: str, params: dict[str, Any], callees: list[str]) -> Proc:
         p = dict(params, wait_for=callees, wait_timeout=max(5.0, self.deadline - time.monotonic()))
@@ -156,8 +175,8 @@ class Run:
 
 
 def result_of(caller: Proc, deadline: float) -> dict[str, Any]:
-    out: dict[str, Any] = json.loads(caller.wait_for(RESULT, deadline)[1].group(1))
-    return out
+    """The caller's ``RESULT {json}`` line."""
+    return dict(json.loads(caller.wait_for(RESULT, deadline)[1].group(1)))
 
 
 def background_busy(interval: float = 0.1) -> float:
@@ -180,7 +199,7 @@ def background_busy(interval: float = 0.1) -> float:
 def run_cell(cell: Cell) -> dict[str, Any]:
     """Run one repetition of a cell; the result dict has ``error`` when it failed."""
     out: dict[str, Any] = {"background_busy": background_busy()}
-    run = Run(cell.impl, cell.transport, cell.timeout, cell.extra_env, cell.wrapper)
+    run = Run(cell)
     p = cell.params
     try:
         server, out["ready_s"] = run.controller()
@@ -205,6 +224,8 @@ def run_cell(cell: Cell) -> dict[str, Any]:
                 out["profile"] = profiler()
         results = [result_of(c, run.deadline) for c in callers]
         out["controller_mem"] = proc_memory(server.pid)
+        if cell.metrics:
+            out["metrics_calls_counted"] = run.calls_counted()
         errors = [r["error"] for r in results if "error" in r]
         if errors:
             out["error"] = errors[0]
@@ -227,9 +248,9 @@ def run_cell(cell: Cell) -> dict[str, Any]:
     return out
 
 
-def run_soak(impl: Impl, transport: str, params: dict[str, dict[str, Any]], timeout: float) -> dict[str, Any]:
+def run_soak(impl: str, transport: str, params: dict[str, dict[str, Any]], timeout: float) -> dict[str, Any]:
     """W1-W5 one after the other against ONE controller: its peak RSS at the end."""
-    run = Run(impl, transport, timeout, {}, [])
+    run = Run(Cell("soak", impl, transport, {}, timeout))
     out: dict[str, Any] = {"steps": {}}
     try:
         server, out["ready_s"] = run.controller()

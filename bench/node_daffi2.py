@@ -9,6 +9,7 @@ its parent directory. W2 uses 64 threads making ``FG`` calls.
 
 from __future__ import annotations
 
+import argparse
 import os
 import sys
 from collections.abc import Iterable, Iterator
@@ -20,10 +21,11 @@ from daffi.decorators import callback, fetcher  # type: ignore[import-not-found,
 from bench import common
 
 
-def _connection(addr: common.Address) -> dict[str, Any]:
+def _global(addr: common.Address, name: str, **more: Any) -> Any:
+    where = addr.kwargs()
     if addr.is_unix:
-        return {"unix_sock_path": os.path.dirname(addr.path)}
-    return {"host": addr.host, "port": addr.port}
+        where["unix_sock_path"] = os.path.dirname(addr.path)
+    return Global(process_name=name, **where, **more)
 
 
 def sink(items: Iterable[int]) -> Iterator[int]:
@@ -32,11 +34,8 @@ def sink(items: Iterable[int]) -> Iterator[int]:
 
 
 class Daffi2Adapter(common.Adapter):
-    inflight_mode = "threads"
-
-    def __init__(self, addr: common.Address, name: str) -> None:
-        super().__init__(addr, name)
-        self.g = Global(process_name=name, **_connection(addr))
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.g = _global(args.addr, args.name)
         self._sink = fetcher(FG)(sink)
 
     def wait_callees(self, names: list[str], timeout: float) -> None:
@@ -44,43 +43,35 @@ class Daffi2Adapter(common.Adapter):
             self.g.wait_process(name)
 
     def add(self, a: int, b: int) -> int:
-        result: int = self.g.call.add(a, b) & FG
-        return result
+        return self.g.call.add(a, b) & FG
 
     def echo(self, data: bytes) -> bytes:
-        result: bytes = self.g.call.echo(data) & FG
-        return result
+        return self.g.call.echo(data) & FG
 
     def stream(self, n: int) -> int:
         self._sink(range(n))
-        confirmed: int = self.g.call.count() & FG
-        return confirmed
+        return self.g.call.count() & FG
 
     def broadcast(self, x: int) -> dict[str, Any]:
-        result: dict[str, Any] = self.g.call.bump(x) & BROADCAST(return_result=True)
-        return result
+        return self.g.call.bump(x) & BROADCAST(return_result=True)
 
     def close(self) -> None:
         self.g.stop()
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = common.parse(argv)
-    addr = common.Address(args.addr)
-    if args.role == "server":
-        g = Global(process_name="controller", init_controller=True, init_node=False, **_connection(addr))
-        common.announce_ready()
-        g.join()
-        return 0
-    if args.role == "callee":
-        for func in common.CALLBACKS:
-            callback(func)
-        g = Global(process_name=args.name, **_connection(addr))
-        common.announce_ready()
-        g.join()
-        return 0
-    return common.run_caller(Daffi2Adapter, args)
+def server(args: argparse.Namespace) -> None:
+    g = _global(args.addr, "controller", init_controller=True, init_node=False)
+    common.ready()
+    g.join()
+
+
+def callee(args: argparse.Namespace) -> None:
+    for func in common.CALLBACKS:
+        callback(func)
+    g = _global(args.addr, args.name)
+    common.ready()
+    g.join()
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(common.main(Daffi2Adapter, callee, server))

@@ -15,6 +15,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from tools.procs import Proc
+
 RATE = 200
 
 CATEGORIES: tuple[tuple[str, tuple[str, ...]], ...] = (
@@ -97,27 +99,27 @@ def pyspy_profiler(out_dir: Path, duration: float) -> Callable[[dict[str, int]],
 
     def start(pids: dict[str, int]) -> Callable[[], dict[str, Any]]:
         out_dir.mkdir(parents=True, exist_ok=True)
-        procs: dict[str, subprocess.Popen[bytes]] = {}
+        procs: dict[str, Proc] = {}
         if binary is None:
             return lambda: {"error": "py-spy not found"}
         for role, pid in pids.items():
             args = [binary, "record", "--pid", str(pid), "--duration", str(int(duration)), "--rate", str(RATE)]
             args += ["--format", "raw", "--threads", "--nonblocking", "--output", str(out_dir / f"{role}.txt")]
-            procs[role] = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+            procs[role] = Proc(args, merge=False)
 
         def collect() -> dict[str, Any]:
             out: dict[str, Any] = {}
             for role, proc in procs.items():
                 try:
-                    _, err = proc.communicate(timeout=duration + 30)
+                    proc.popen.wait(timeout=duration + 30)
                 except subprocess.TimeoutExpired:
                     proc.kill()
-                    proc.wait()
                     out[role] = {"error": "py-spy timed out"}
                     continue
+                proc.kill()  # reaped already: this joins its readers, so ``err`` is whole
                 path = out_dir / f"{role}.txt"
                 if proc.returncode != 0 or not path.exists():
-                    out[role] = {"error": err.decode(errors="replace").strip()[-300:]}
+                    out[role] = {"error": "\n".join(proc.err).strip()[-300:]}
                 else:
                     out[role] = summarize(path, duration)
             return out

@@ -19,14 +19,14 @@ Message limits are raised to 256 MiB on every side (gRPC's default receive limit
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import itertools
 import pickle
 import struct
 import sys
 import time
-from collections import deque
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import grpc
@@ -139,7 +139,7 @@ async def run_server(addr: common.Address) -> None:
     server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(SERVICE, handlers),))
     server.add_insecure_port(_target(addr))
     await server.start()
-    common.announce_ready()
+    common.ready()
     await server.wait_for_termination()
 
 
@@ -157,11 +157,7 @@ async def run_callee(addr: common.Address, name: str) -> None:
             while True:
                 yield await outbox.get()
 
-        call = serve(outgoing())
-        announced = False
-        async for frame in call:
-            if not announced:
-                announced = True
+        async for frame in serve(outgoing()):
             view = memoryview(frame)
             (call_id,) = ID.unpack_from(view)
             function = functions[view[ID.size]]
@@ -171,9 +167,10 @@ async def run_callee(addr: common.Address, name: str) -> None:
 
 
 async def callee_main(addr: common.Address, name: str) -> None:
+    """READY shortly after dialing (the caller waits until the relay lists the callee's name)."""
     task = asyncio.create_task(run_callee(addr, name))
     await asyncio.sleep(0.05)
-    common.announce_ready()
+    common.ready()
     await task
 
 
@@ -187,9 +184,8 @@ def _request(method: str, *args: Any) -> bytes:
 class RelayAdapter(common.Adapter):
     inflight_mode = "futures"
 
-    def __init__(self, addr: common.Address, name: str) -> None:
-        super().__init__(addr, name)
-        self.channel = grpc.insecure_channel(_target(addr), options=OPTIONS)
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.channel = grpc.insecure_channel(_target(args.addr), options=OPTIONS)
         self._call: Any = self.channel.unary_unary(f"/{SERVICE}/Call")
         self._broadcast: Any = self.channel.unary_unary(f"/{SERVICE}/Broadcast")
         self._stream: Any = self.channel.stream_unary(f"/{SERVICE}/Stream")
@@ -209,20 +205,13 @@ class RelayAdapter(common.Adapter):
             time.sleep(0.05)
 
     def add(self, a: int, b: int) -> int:
-        result: int = pickle.loads(self._call(_request("add", a, b)))
-        return result
+        return pickle.loads(self._call(_request("add", a, b)))
 
     def echo(self, data: bytes) -> bytes:
-        result: bytes = pickle.loads(self._call(_request("echo", data)))
-        return result
+        return pickle.loads(self._call(_request("echo", data)))
 
     def stream(self, n: int) -> int:
-        def items() -> Iterator[bytes]:
-            for i in range(n):
-                yield _request("sink", i)
-
-        confirmed: int = pickle.loads(self._stream(items()))
-        return confirmed
+        return pickle.loads(self._stream(_request("sink", i) for i in range(n)))
 
     def broadcast(self, x: int) -> dict[str, Any]:
         raw = memoryview(self._broadcast(_request("bump", x)))
@@ -237,34 +226,21 @@ class RelayAdapter(common.Adapter):
             pos += 4 + n
         return out
 
-    def inflight(self, total: int, window: int) -> int:
-        pending: deque[tuple[int, Any]] = deque()
-        ok = 0
-        for i in range(total):
-            if len(pending) >= window:
-                j, future = pending.popleft()
-                ok += pickle.loads(future.result()) == j + 1
-            pending.append((i, self._call.future(_request("add", i, 1))))
-        while pending:
-            j, future = pending.popleft()
-            ok += pickle.loads(future.result()) == j + 1
-        return ok
+    def start_add(self, a: int, b: int) -> Callable[[], int]:
+        future = self._call.future(_request("add", a, b))
+        return lambda: int(pickle.loads(future.result()))
 
     def close(self) -> None:
         self.channel.close()
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = common.parse(argv)
-    addr = common.Address(args.addr)
-    if args.role == "server":
-        asyncio.run(run_server(addr))
-        return 0
-    if args.role == "callee":
-        asyncio.run(callee_main(addr, args.name))
-        return 0
-    return common.run_caller(RelayAdapter, args)
+def server(args: argparse.Namespace) -> None:
+    asyncio.run(run_server(args.addr))
+
+
+def callee(args: argparse.Namespace) -> None:
+    asyncio.run(callee_main(args.addr, args.name))
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(common.main(RelayAdapter, callee, server))

@@ -1,6 +1,11 @@
 # ruff: noqa: RUF001, RUF003  (the tables are typographic: ×, –, ÷ are meant)
 """Fills the tables of ``docs/benchmarks.md`` (between its ``<!-- bench:table NAME -->`` markers) and
-draws ``docs/benchmarks.png`` from the harness's results; the page's prose is edited by hand."""
+draws ``docs/benchmarks.png`` from the harness's results; the page's prose is edited by hand.
+
+A row key names an implementation, a transport and, for some rows, a variant: ``daffi-socket-tcp-bg``,
+``daffi3-unix``, ``daffi-grpc-tcp-pinned``. A daffi *row* (``daffi-socket-tcp``) stands for every key it
+begins (W2's two in-flight modes), and its number is the best of them.
+"""
 
 from __future__ import annotations
 
@@ -14,35 +19,39 @@ from bench import harness
 from tools import pages
 
 Runs = list[dict[str, Any]]
-Cells = dict[str, dict[str, Runs]]
+Rows = dict[str, Runs]
+Cells = dict[str, Rows]
 
+NAMES = {
+    "daffi-socket": "daffi socket",
+    "daffi-grpc": "daffi gRPC",
+    "daffi2": "daffi 2.2.1",
+    "daffi3": "daffi 3.0.1 (router)",
+    "relay": "grpc.aio relay",
+}
+PARTS = {
+    "tcp": "TCP",
+    "unix": "UNIX",
+    "bg": "64 BG futures",
+    "threads": "64 threads",
+    "pinned": "all processes on CPU 0 (taskset)",
+    "poll": "GRPC_POLL_STRATEGY=poll",
+}
 ANCHORS = (("daffi2-tcp", "daffi 2.2.1"), ("daffi3-tcp", "daffi 3.0.1"), ("relay-tcp", "grpc relay"))
 TRANSPORTS = ("tcp", "unix")
-#: daffi from this repo, one implementation per transport, and the daffi columns of the summary
-DAFFI = (("daffi-socket", "daffi socket"), ("daffi-grpc", "daffi gRPC"))
-DAFFI_ROWS = tuple((impl, t) for impl, _ in DAFFI for t in TRANSPORTS)
+#: the daffi rows of the summary, the targets and the chart
+DAFFI_ROWS = tuple(f"{impl}-{t}" for impl in ("daffi-socket", "daffi-grpc") for t in TRANSPORTS)
 #: "no slower than before": the gRPC transport's median may be this much worse than the previous run's
 GRPC_TOLERANCE = 0.10
 WORKLOADS = ("w1", "w2", "w3", "w4", "w5", "w6", "w7")
 
 
-def _row_labels() -> dict[str, str]:
-    labels = {"daffi-grpc-tcp-poll": "daffi gRPC, TCP, GRPC_POLL_STRATEGY=poll"}
-    for t, tname in (("tcp", "TCP"), ("unix", "UNIX")):
-        for impl, name in DAFFI:
-            labels[f"{impl}-{t}"] = f"{name}, {tname}"
-            labels[f"{impl}-{t}-bg"] = f"{name}, {tname}, 64 BG futures"
-            labels[f"{impl}-{t}-threads"] = f"{name}, {tname}, 64 threads"
-            labels[f"{impl}-{t}-pinned"] = f"{name}, {tname}, all processes on CPU 0 (taskset)"
-        labels[f"daffi2-{t}"] = f"daffi 2.2.1, {tname}"
-        labels[f"daffi3-{t}"] = f"daffi 3.0.1 (router), {tname}"
-        labels[f"relay-{t}"] = f"grpc.aio relay, {tname}"
-    labels["relay-tcp-pinned"] = "grpc relay TCP, all on CPU 0"
-    labels["daffi3-tcp-pinned"] = "daffi 3.0.1 TCP, all on CPU 0"
-    return labels
-
-
-ROW_LABELS = _row_labels()
+def label(key: str) -> str:
+    """``daffi-socket-tcp-bg`` → ``daffi socket, TCP, 64 BG futures``."""
+    impl = next((name for name in NAMES if key.startswith(name + "-")), None)
+    if impl is None:
+        return key
+    return ", ".join([NAMES[impl], *(PARTS.get(part, part) for part in key[len(impl) + 1 :].split("-"))])
 
 
 @dataclass(frozen=True)
@@ -64,6 +73,14 @@ class Metric:
         """``W1 p50``, ``W3 echo 1 MiB``: the label up to its first comma."""
         return self.label.split(",")[0].replace(" sequential add()", " p50" if self.key == "p50_us" else " p99")
 
+    def better(self, ratio: float, factor: float = 1.0) -> bool:
+        """``ratio`` (this ÷ that) is at least ``factor`` in this metric's good direction."""
+        return ratio >= factor if self.higher_better else ratio <= factor
+
+    def within(self, ratio: float) -> bool:
+        """This run ÷ the previous one is at most :data:`GRPC_TOLERANCE` worse."""
+        return self.better(ratio, 1 - GRPC_TOLERANCE if self.higher_better else 1 + GRPC_TOLERANCE)
+
 
 METRICS = (
     Metric("w1", "p50_us", "W1 sequential add(), p50", "µs", False),
@@ -82,7 +99,8 @@ BY_KEY = {(m.workload, m.key): m for m in METRICS}
 #: what "the gRPC transport no slower than before" judges (p99 and W6 fairness swing too much between
 #: runs, W7's RSS is memory, not speed)
 GRPC_JUDGED = tuple(m for m in METRICS if m.key not in ("p99_us", "fairness_min_max", "controller_rss_mib"))
-CPU_KEYS = ("caller_cpu_us_per_call", "controller_cpu_us_per_call", "callee_cpu_us_per_call")
+ROLES = ("caller", "controller", "callee")
+CPU_KEYS = tuple(f"{role}_cpu_us_per_call" for role in ROLES)
 
 
 # --- the machine ----------------------------------------------------------------------------
@@ -124,10 +142,13 @@ class Stat:
     high: float
     n: int
 
+    @classmethod
+    def of(cls, values: list[float]) -> Stat | None:
+        return cls(statistics.median(values), min(values), max(values), len(values)) if values else None
+
 
 def stat(runs: Runs | None, key: str) -> Stat | None:
-    vs = [float(r[key]) for r in runs or [] if key in r and "error" not in r]
-    return Stat(statistics.median(vs), min(vs), max(vs), len(vs)) if vs else None
+    return Stat.of([float(r[key]) for r in runs or [] if key in r and "error" not in r])
 
 
 def concise(error: str) -> str:
@@ -141,10 +162,8 @@ def short_fail(runs: Runs | None, m: Metric, width: int = 90) -> str:
     """Why a cell has no value for a metric (``—``: it did not run)."""
     if not runs:
         return "—"
-    prefix = m.key.split("_")[0]
-    why = next(
-        (str(r.get("error", r.get(f"{prefix}_error"))) for r in runs if "error" in r or f"{prefix}_error" in r), ""
-    )
+    part = f"{m.key.split('_')[0]}_error"  # W3 records each size's failure apart
+    why = next((str(r.get("error", r.get(part))) for r in runs if "error" in r or part in r), "")
     why = concise(why) or "no value"
     return "timeout" if why == "timeout" else f"fails: {why[:width]}"
 
@@ -161,33 +180,36 @@ def cell_text(runs: Runs, m: Metric) -> str:
         return short_fail(runs, m, 160)
     spread = f" ({fmt(s.low, m.digits)}–{fmt(s.high, m.digits)})" if s.n > 1 else ""
     errors = sum(1 for r in runs if "error" in r)
-    return f"**{fmt(s.median, m.digits)}**{spread} n={s.n}" + (
-        f", {errors} of {len(runs)} runs failed" if errors else ""
-    )
+    failed = f", {errors} of {len(runs)} runs failed" if errors else ""
+    return f"**{fmt(s.median, m.digits)}**{spread} n={s.n}{failed}"
 
 
-def daffi_runs(cells: dict[str, Runs], impl: str, transport: str) -> Runs | None:
-    """All runs of a daffi implementation and transport, W2's two in-flight modes together (None: not run)."""
-    base = f"{impl}-{transport}"
-    return [r for k, v in cells.items() if k == base or k.startswith(base + "-") for r in v] or None
+def of_row(key: str, base: str) -> bool:
+    """``key`` is the row ``base`` or one of its variants."""
+    return key == base or key.startswith(base + "-")
 
 
-def best_daffi(cells: dict[str, Runs], impl: str, transport: str, m: Metric) -> tuple[str, Stat | None]:
-    """The row of a daffi implementation and transport (for W2 the faster of BG futures and threads)."""
-    base = f"{impl}-{transport}"
-    found = [(k, stat(v, m.key)) for k, v in cells.items() if k == base or k.startswith(base + "-")]
-    found = [(k, s) for k, s in found if s is not None]
+def runs_of(rows: Rows, base: str) -> Runs | None:
+    """Every run of a row (``daffi-socket-tcp``: its W2 in-flight modes together); None: not run."""
+    return [r for k, v in rows.items() if of_row(k, base) for r in v] or None
+
+
+def best(rows: Rows, base: str, m: Metric) -> tuple[str, Stat | None]:
+    """The key and numbers of a row (for W2 the faster of BG futures and threads)."""
+    found = [(k, s) for k, v in rows.items() if of_row(k, base) and (s := stat(v, m.key))]
     if not found:
         return base, None
-    return (max if m.higher_better else min)(found, key=lambda ks: ks[1].median if ks[1] else 0.0)
+    return (max if m.higher_better else min)(found, key=lambda ks: ks[1].median)
+
+
+def value(rows: Rows, base: str, m: Metric) -> str:
+    """A row's median, or why it has none."""
+    s = best(rows, base, m)[1]
+    return fmt(s.median, m.digits) if s else short_fail(runs_of(rows, base), m)
 
 
 def ratio(a: Stat | None, b: Stat | None) -> float | None:
     return a.median / b.median if a and b and b.median else None
-
-
-def ratio_text(r: float | None, m: Metric) -> str:
-    return "—" if r is None else f"{r:.2f}× {'✓' if (r > 1) == m.higher_better else '✗'}"
 
 
 def ready_stats(cells: Cells) -> dict[str, Stat]:
@@ -195,9 +217,9 @@ def ready_stats(cells: Cells) -> dict[str, Stat]:
     samples: dict[str, list[float]] = {}
     for rows in cells.values():
         for key, runs in rows.items():
-            base = "-".join(key.split("-")[:3]) if key.startswith("daffi-") else "-".join(key.split("-")[:2])
+            base = "-".join(key.split("-")[: 3 if key.startswith("daffi-") else 2])
             samples.setdefault(base, []).extend(float(r["ready_s"]) for r in runs if "ready_s" in r)
-    return {k: Stat(statistics.median(v), min(v), max(v), len(v)) for k, v in samples.items() if v}
+    return {k: s for k, v in samples.items() if (s := Stat.of(v))}
 
 
 def brief(workload: str, result: dict[str, Any]) -> str:
@@ -225,6 +247,12 @@ def previous_run(old: dict[str, Any]) -> dict[str, Any] | None:
                 cells[workload], started[workload] = grpc, old.get("started", "?")
         soak = {k: v for k, v in old.get("soak", {}).items() if k.startswith("daffi-grpc-")} or soak
     return {"cells": cells, "started": started, "soak": soak} if cells or soak else None
+
+
+def peak_rss(soak: dict[str, Any], key: str) -> float | None:
+    """The controller's VmHWM at the end of the one-controller run of a row."""
+    hwm = soak.get(key, {}).get("controller_mem", {}).get("VmHWM")
+    return float(hwm) if hwm else None
 
 
 # --- the tables -----------------------------------------------------------------------------
@@ -256,33 +284,19 @@ def machine_table(machine: dict[str, Any]) -> str:
 
 
 def summary_table(cells: Cells, data: dict[str, Any]) -> str:
-    header = (
-        ["metric"] + [ROW_LABELS[f"{i}-{t}"] for i, t in DAFFI_ROWS] + ["daffi 2.2.1", "daffi 3.0.1", "grpc.aio relay"]
-    )
-    rows = []
-    for m in METRICS:
-        if m.workload in cells:
-            c = cells[m.workload]
-            row = [m.title]
-            for impl, t in DAFFI_ROWS:
-                s = best_daffi(c, impl, t, m)[1]
-                row.append(fmt(s.median, m.digits) if s else short_fail(daffi_runs(c, impl, t), m))
-            for key, _ in ANCHORS:
-                s = stat(c.get(key), m.key)
-                row.append(fmt(s.median, m.digits) if s else short_fail(c.get(key), m))
-            rows.append(row)
-    columns = [f"{i}-{t}" for i, t in DAFFI_ROWS] + [key for key, _ in ANCHORS]
+    columns = [*DAFFI_ROWS, *(key for key, _ in ANCHORS)]
+    header = ["metric", *(label(k) for k in DAFFI_ROWS), "daffi 2.2.1", "daffi 3.0.1", "grpc.aio relay"]
+    rows = [[m.title, *(value(cells[m.workload], k, m) for k in columns)] for m in METRICS if m.workload in cells]
     if data.get("soak"):
         row = ["controller peak RSS after W1–W5 on one controller (MiB, ↓)"]
         for key in columns:
-            r = data["soak"].get(key, {})
-            hwm = r.get("controller_mem", {}).get("VmHWM")
-            row.append(f"{hwm:.0f}" + (" (run failed)" if "error" in r else "") if hwm else "—")
+            hwm = peak_rss(data["soak"], key)
+            row.append("—" if hwm is None else f"{hwm:.0f}" + (" (run failed)" if "error" in data["soak"][key] else ""))
         rows.append(row)
     ready = ready_stats(cells)
     if ready:
         rows.append(
-            ["controller start → ready (s, ↓)"] + [f"{ready[k].median:.2f}" if k in ready else "—" for k in columns]
+            ["controller start → ready (s, ↓)", *(f"{ready[k].median:.2f}" if k in ready else "—" for k in columns)]
         )
     return pages.table(header, rows)
 
@@ -294,59 +308,51 @@ class Targets:
         self.cells, self.data = cells, data
         self.rows: list[list[str]] = []
 
-    def row(self, target: str, key: str, measured: str, ok: bool) -> None:
-        self.rows.append([target, ROW_LABELS[key], measured, "✓" if ok else "✗"])
+    def row(self, target: str, base: str, measured: str, ok: bool) -> None:
+        self.rows.append([target, label(base), measured, "✓" if ok else "✗"])
 
-    def ratio(self, target: str, metric: tuple[str, str], impl: str, t: str, anchor: str, factor: float) -> None:
+    def ratio(self, target: str, metric: tuple[str, str], base: str, anchor: str, factor: float) -> None:
         """daffi ÷ anchor ≥ factor (higher is better) or ≤ factor (lower is better)."""
         m = BY_KEY[metric]
         rows = self.cells.get(m.workload, {})
-        if daffi_runs(rows, impl, t) is None or anchor not in rows:
+        if runs_of(rows, base) is None or anchor not in rows:
             return  # not run (e.g. --impls): no verdict
-        d, a = best_daffi(rows, impl, t, m)[1], stat(rows.get(anchor), m.key)
+        d, a = best(rows, base, m)[1], stat(rows[anchor], m.key)
         r = ratio(d, a)
         if r is None or d is None or a is None:
-            why = (
-                short_fail(daffi_runs(rows, impl, t), m) if d is None else "anchor: " + short_fail(rows.get(anchor), m)
-            )
-            self.row(target, f"{impl}-{t}", f"no number ({why})", False)
+            why = short_fail(runs_of(rows, base), m) if d is None else "anchor: " + short_fail(rows[anchor], m)
+            self.row(target, base, f"no number ({why})", False)
             return
-        ok = r >= factor if m.higher_better else r <= factor
+        ok = m.better(r, factor)
         gap = "" if ok else f", needs {factor / r:.2f}× more" if m.higher_better else f", needs {r / factor:.2f}× less"
-        self.row(
-            target,
-            f"{impl}-{t}",
-            f"{r:.2f}× ({fmt(d.median, m.digits)} vs {fmt(a.median, m.digits)} {m.unit}){gap}",
-            ok,
-        )
+        self.row(target, base, f"{r:.2f}× ({fmt(d.median, m.digits)} vs {fmt(a.median, m.digits)} {m.unit}){gap}", ok)
 
-    def works(self, impl: str, t: str) -> None:
+    def works(self, base: str) -> None:
         """W3's 64 MiB echo succeeded in every run."""
-        runs = self.cells.get("w3", {}).get(f"{impl}-{t}")
+        runs = self.cells.get("w3", {}).get(base)
         if runs:
             s = stat(runs, "64MiB_MBps")
             text = f"{fmt(s.median)} MB/s" if s else short_fail(runs, BY_KEY[("w3", "64MiB_MBps")])
             text += f", {len(runs) - s.n} of {len(runs)} runs failed" if s and s.n < len(runs) else ""
-            self.row("W3 64 MiB works", f"{impl}-{t}", text, bool(s and s.n == len(runs)))
+            self.row("W3 64 MiB works", base, text, bool(s and s.n == len(runs)))
 
-    def ready(self, impl: str, t: str, limit: float) -> None:
-        s = ready_stats(self.cells).get(f"{impl}-{t}")
+    def ready(self, base: str, limit: float) -> None:
+        s = ready_stats(self.cells).get(base)
         if s:
             text = f"{s.median:.2f} s (median of {s.n} starts, {s.low:.2f}–{s.high:.2f})"
             text += f", needs {s.median / limit:.2f}× less" if s.median > limit else ""
-            self.row(f"controller start → ready ≤ {limit:g} s", f"{impl}-{t}", text, s.median <= limit)
+            self.row(f"controller start → ready ≤ {limit:g} s", base, text, s.median <= limit)
 
-    def rss(self, impl: str, t: str, limit: float) -> None:
-        r = self.data.get("soak", {}).get(f"{impl}-{t}")
+    def rss(self, base: str, limit: float) -> None:
+        r = self.data.get("soak", {}).get(base)
         if r:
-            target = f"controller peak RSS ≤ {limit:g} MiB after W1–W5"
-            hwm = r.get("controller_mem", {}).get("VmHWM")
-            if not hwm:
-                self.row(target, f"{impl}-{t}", f"no number ({str(r.get('error', '?'))[:80]})", False)
+            target, hwm = f"controller peak RSS ≤ {limit:g} MiB after W1–W5", peak_rss(self.data["soak"], base)
+            if hwm is None:
+                self.row(target, base, f"no number ({str(r.get('error', '?'))[:80]})", False)
                 return
             text = f"{hwm:.0f} MiB" + (f" (run failed: {str(r['error'])[:80]})" if "error" in r else "")
             text += f", needs {hwm - limit:.0f} MiB less" if hwm > limit else ""
-            self.row(target, f"{impl}-{t}", text, hwm <= limit and "error" not in r)
+            self.row(target, base, text, hwm <= limit and "error" not in r)
 
     def table(self) -> str | None:
         return pages.table(["target", "daffi row", "measured", "met?"], self.rows) if self.rows else None
@@ -354,47 +360,39 @@ class Targets:
 
 def socket_targets(cells: Cells, data: dict[str, Any]) -> str | None:
     """The socket transport's targets: ratios over TCP against daffi 3.0.1 in the same run."""
-    t, sock, d3 = Targets(cells, data), "daffi-socket", "daffi3-tcp"
-    t.ratio("W1 p50 ≤ 0.6× daffi 3.0.1", ("w1", "p50_us"), sock, "tcp", d3, 0.6)
+    t, tcp, unix, d3 = Targets(cells, data), "daffi-socket-tcp", "daffi-socket-unix", "daffi3-tcp"
+    t.ratio("W1 p50 ≤ 0.6× daffi 3.0.1", ("w1", "p50_us"), tcp, d3, 0.6)
     if stat(cells.get("w1", {}).get("daffi3-unix"), "p50_us") is not None:
-        t.ratio("W1 p50 ≤ 0.5× daffi 3.0.1 on UNIX", ("w1", "p50_us"), sock, "unix", "daffi3-unix", 0.5)
+        t.ratio("W1 p50 ≤ 0.5× daffi 3.0.1 on UNIX", ("w1", "p50_us"), unix, "daffi3-unix", 0.5)
     else:
-        t.ratio(
-            "W1 p50 ≤ 0.5× daffi 3.0.1 (its UNIX run has no number: vs its TCP)",
-            ("w1", "p50_us"),
-            sock,
-            "unix",
-            d3,
-            0.5,
-        )
-    t.ratio("W1 p99 ≤ daffi 3.0.1 p99", ("w1", "p99_us"), sock, "tcp", d3, 1.0)
-    t.ratio("W2 ≥ 1.5× daffi 3.0.1", ("w2", "calls_per_s"), sock, "tcp", d3, 1.5)
-    t.ratio("W3 1 MiB ≥ 1.5× daffi 3.0.1", ("w3", "1MiB_MBps"), sock, "tcp", d3, 1.5)
-    t.works(sock, "tcp")
-    t.works(sock, "unix")
-    t.ratio("W4 ≥ 2× daffi 3.0.1", ("w4", "items_per_s"), sock, "tcp", d3, 2.0)
-    t.ratio("W5 ≥ 1× daffi 3.0.1", ("w5", "broadcasts_per_s"), sock, "tcp", d3, 1.0)
-    t.ratio("W6 ≥ 1× daffi 3.0.1", ("w6", "calls_per_s"), sock, "tcp", d3, 1.0)
+        t.ratio("W1 p50 ≤ 0.5× daffi 3.0.1 (its UNIX run has no number: vs its TCP)", ("w1", "p50_us"), unix, d3, 0.5)
+    t.ratio("W1 p99 ≤ daffi 3.0.1 p99", ("w1", "p99_us"), tcp, d3, 1.0)
+    t.ratio("W2 ≥ 1.5× daffi 3.0.1", ("w2", "calls_per_s"), tcp, d3, 1.5)
+    t.ratio("W3 1 MiB ≥ 1.5× daffi 3.0.1", ("w3", "1MiB_MBps"), tcp, d3, 1.5)
+    t.works(tcp)
+    t.works(unix)
+    t.ratio("W4 ≥ 2× daffi 3.0.1", ("w4", "items_per_s"), tcp, d3, 2.0)
+    t.ratio("W5 ≥ 1× daffi 3.0.1", ("w5", "broadcasts_per_s"), tcp, d3, 1.0)
+    t.ratio("W6 ≥ 1× daffi 3.0.1", ("w6", "calls_per_s"), tcp, d3, 1.0)
     for transport in TRANSPORTS:
-        compared = grpc_comparison(cells, data.get("previous"), transport)
+        compared = [c for c in grpc_comparison(cells, data.get("previous"), transport) if c[3] is not None]
         if compared:
-            worse = [(m, r) for m, r, ok in compared if not ok]
+            worse = [(m, r) for m, _, _, r, ok in compared if not ok]
             text = f"{len(compared) - len(worse)} of {len(compared)} metrics within {GRPC_TOLERANCE:.0%} of the"
             text += " previous run"
             if worse:
                 slower = (f"{m.short} {r:.2f}× {'↑' if m.higher_better else '↓'}" for m, r in worse)
                 text += "; slower (this ÷ previous): " + ", ".join(slower)
             t.row("gRPC transport no slower than before", f"daffi-grpc-{transport}", text, not worse)
-    for transport in TRANSPORTS:
-        t.rss(sock, transport, 80)
-    for transport in TRANSPORTS:
-        t.ready(sock, transport, 0.2)
+    for limit, check in ((80, t.rss), (0.2, t.ready)):
+        for base in (tcp, unix):
+            check(base, limit)
     return t.table()
 
 
 def grpc_targets(cells: Cells, data: dict[str, Any]) -> str | None:
     """The targets of issue 4 (before the socket transport), kept for the gRPC transport."""
-    t, grpc, d3 = Targets(cells, data), "daffi-grpc", "daffi3-tcp"
+    t, d3 = Targets(cells, data), "daffi3-tcp"
     checks = (
         ("W1 p50 ≤ grpc relay p50", ("w1", "p50_us"), "relay-tcp", 1.0),
         ("W1 p50 ≤ 0.4× daffi 2.2.1", ("w1", "p50_us"), "daffi2-tcp", 0.4),
@@ -404,28 +402,30 @@ def grpc_targets(cells: Cells, data: dict[str, Any]) -> str | None:
         ("W4 ≥ 1.5× daffi 3.0.1", ("w4", "items_per_s"), d3, 1.5),
         ("W5 ≥ 2× daffi 3.0.1", ("w5", "broadcasts_per_s"), d3, 2.0),
     )
+    bases = [f"daffi-grpc-{transport}" for transport in TRANSPORTS]
     for target, metric, anchor, factor in checks:
-        for transport in TRANSPORTS:
+        for base in bases:
             if anchor:
-                t.ratio(target, metric, grpc, transport, anchor, factor)
+                t.ratio(target, metric, base, anchor, factor)
             else:
-                t.works(grpc, transport)
-    for transport in TRANSPORTS:
-        t.ready(grpc, transport, 0.3)
-    for transport in TRANSPORTS:
-        t.rss(grpc, transport, 100)
+                t.works(base)
+    for limit, check in ((0.3, t.ready), (100, t.rss)):
+        for base in bases:
+            check(base, limit)
     return t.table()
 
 
-def grpc_comparison(cells: Cells, previous: dict[str, Any] | None, transport: str) -> list[tuple[Metric, float, bool]]:
-    """(metric, this run ÷ previous run, within tolerance) of the gRPC transport's judged metrics."""
+def grpc_comparison(
+    cells: Cells, previous: dict[str, Any] | None, transport: str, metrics: tuple[Metric, ...] = GRPC_JUDGED
+) -> list[tuple[Metric, Stat | None, Stat | None, float | None, bool]]:
+    """(metric, this run, previous run, this ÷ previous, within tolerance) of the gRPC transport's row."""
     out = []
-    for m in GRPC_JUDGED if previous else ():
-        now = best_daffi(cells.get(m.workload, {}), "daffi-grpc", transport, m)[1]
-        before = best_daffi(previous["cells"].get(m.workload, {}) if previous else {}, "daffi-grpc", transport, m)[1]
+    base = f"daffi-grpc-{transport}"
+    for m in metrics if previous else ():
+        now = best(cells.get(m.workload, {}), base, m)[1]
+        before = best(previous["cells"].get(m.workload, {}) if previous else {}, base, m)[1]
         r = ratio(now, before)
-        if r is not None:
-            out.append((m, r, r >= 1 - GRPC_TOLERANCE if m.higher_better else r <= 1 + GRPC_TOLERANCE))
+        out.append((m, now, before, r, r is not None and m.within(r)))
     return out
 
 
@@ -435,66 +435,48 @@ def previous_table(cells: Cells, data: dict[str, Any]) -> str | None:
     if not previous:
         return None
     rows = []
-    for m in METRICS:
-        for transport in TRANSPORTS if m.key != "controller_rss_mib" else ():
-            now = best_daffi(cells.get(m.workload, {}), "daffi-grpc", transport, m)[1]
-            before = best_daffi(previous["cells"].get(m.workload, {}), "daffi-grpc", transport, m)[1]
-            if now is None:  # not in this run (e.g. gRPC over UNIX beyond W1)
-                continue
-            r = ratio(now, before)
-            ok = r is not None and (r >= 1 - GRPC_TOLERANCE if m.higher_better else r <= 1 + GRPC_TOLERANCE)
-            verdict = "—" if r is None else "(not judged)" if m not in GRPC_JUDGED else "✓" if ok else "✗"
-            was = fmt(before.median, m.digits) if before else "—"
-            rows.append(
-                [
-                    m.title,
-                    ROW_LABELS[f"daffi-grpc-{transport}"],
-                    fmt(now.median, m.digits),
-                    was,
-                    f"{r:.2f}×" if r else "—",
-                    verdict,
-                ]
-            )
-    for transport in TRANSPORTS:
-        key = f"daffi-grpc-{transport}"
-        now_hwm = data.get("soak", {}).get(key, {}).get("controller_mem", {}).get("VmHWM")
-        was_hwm = previous.get("soak", {}).get(key, {}).get("controller_mem", {}).get("VmHWM")
+    shown = tuple(m for m in METRICS if m.key != "controller_rss_mib")
+    for m, transport in ((m, t) for m in shown for t in TRANSPORTS):
+        _, now, before, r, ok = grpc_comparison(cells, previous, transport, (m,))[0]
+        if now is None:  # not in this run (e.g. gRPC over UNIX beyond W1)
+            continue
+        verdict = "—" if r is None else "(not judged)" if m not in GRPC_JUDGED else "✓" if ok else "✗"
+        was = fmt(before.median, m.digits) if before else "—"
+        times = f"{r:.2f}×" if r else "—"
+        rows.append([m.title, label(f"daffi-grpc-{transport}"), fmt(now.median, m.digits), was, times, verdict])
+    for key in (f"daffi-grpc-{transport}" for transport in TRANSPORTS):
+        now_hwm, was_hwm = peak_rss(data.get("soak", {}), key), peak_rss(previous.get("soak", {}), key)
         if now_hwm:
-            r = f"{now_hwm / was_hwm:.2f}×" if was_hwm else "—"
-            was = f"{was_hwm:.0f}" if was_hwm else "—"
-            rows.append(
-                ["controller peak RSS after W1–W5 (MiB, ↓)", ROW_LABELS[key], f"{now_hwm:.0f}", was, r, "(not judged)"]
-            )
+            times, was = (f"{now_hwm / was_hwm:.2f}×", f"{was_hwm:.0f}") if was_hwm else ("—", "—")
+            row = ["controller peak RSS after W1–W5 (MiB, ↓)", label(key), f"{now_hwm:.0f}", was, times, "(not judged)"]
+            rows.append(row)
     sources = ", ".join(sorted(set(previous.get("started", {}).values()))) or "?"
     header = ["metric", "daffi row", "this run", "previous run", "this ÷ previous", "within?"]
     return f"Previous run(s): {sources} (UTC).\n\n" + pages.table(header, rows)
 
 
-def workload_table(workload: str, rows: dict[str, Runs]) -> str:
+def workload_table(workload: str, rows: Rows) -> str:
     """Every row of one workload, then each daffi row ÷ each anchor (W6: and the per-caller rates)."""
     metrics = [m for m in METRICS if m.workload == workload]
     header = ["implementation"] + [m.title.split(" ", 1)[1] for m in metrics]
-    parts = [
-        pages.table(
-            header, [[ROW_LABELS.get(k, k)] + [cell_text(runs, m) for m in metrics] for k, runs in rows.items()]
-        )
-    ]
+    parts = [pages.table(header, [[label(k)] + [cell_text(runs, m) for m in metrics] for k, runs in rows.items()])]
     ratios = []
     for m in metrics:
-        for impl, t in DAFFI_ROWS:
-            if daffi_runs(rows, impl, t) is not None:
-                key, d = best_daffi(rows, impl, t, m)
-                vs = [
-                    ratio_text(ratio(d, a), m)
-                    if (a := stat(rows.get(ak), m.key))
-                    else "anchor " + short_fail(rows.get(ak), m)
-                    for ak, _ in ANCHORS
-                ]
-                ratios.append([f"{m.label.split(' ', 1)[1]}, {ROW_LABELS.get(key, key)}", *vs])
-    parts.append(pages.table(["daffi ÷ anchor", "vs daffi 2.2.1", "vs daffi 3.0.1", "vs grpc relay"], ratios))
+        for base in DAFFI_ROWS:
+            if runs_of(rows, base) is not None:
+                key, d = best(rows, base, m)
+                vs = []
+                for anchor, _ in ANCHORS:
+                    r = ratio(d, a) if (a := stat(rows.get(anchor), m.key)) else None
+                    if a is None:
+                        vs.append("anchor " + short_fail(rows.get(anchor), m))
+                    else:
+                        vs.append("—" if r is None else f"{r:.2f}× {'✓' if (r > 1) == m.higher_better else '✗'}")
+                ratios.append([f"{m.label.split(' ', 1)[1]}, {label(key)}", *vs])
+    parts.append(pages.table(["daffi ÷ anchor", *(f"vs {name}" for _, name in ANCHORS)], ratios))
     if workload == "w6":
         per_caller = [
-            [ROW_LABELS.get(k, k), fmt(lo.median), fmt(hi.median)]
+            [label(k), fmt(lo.median), fmt(hi.median)]
             for k, runs in rows.items()
             if (lo := stat(runs, "per_caller_min")) and (hi := stat(runs, "per_caller_max"))
         ]
@@ -506,8 +488,7 @@ def workload_table(workload: str, rows: dict[str, Runs]) -> str:
 
 def startup_table(cells: Cells) -> str:
     rows = [
-        [ROW_LABELS.get(k, k), f"**{s.median:.2f}** ({s.low:.2f}–{s.high:.2f})", s.n]
-        for k, s in sorted(ready_stats(cells).items())
+        [label(k), f"**{s.median:.2f}** ({s.low:.2f}–{s.high:.2f})", s.n] for k, s in sorted(ready_stats(cells).items())
     ]
     return pages.table(["implementation", "start → ready, median (min–max), s", "starts"], rows)
 
@@ -521,10 +502,20 @@ def soak_table(soak: dict[str, Any]) -> str | None:
         )
         notes = [f"{w}: {v['error'][:80]}" for w, v in steps.items() if isinstance(v, dict) and "error" in v]
         notes += [str(r["error"])[:120]] if "error" in r else []
-        hwm = r.get("controller_mem", {}).get("VmHWM")
-        rows.append([ROW_LABELS.get(key, key), f"**{hwm:.0f}**" if hwm else "—", after, "; ".join(notes)])
+        hwm = peak_rss(soak, key)
+        rows.append([label(key), f"**{hwm:.0f}**" if hwm else "—", after, "; ".join(notes)])
     header = ["implementation", "peak RSS, MiB", "RSS after W1 / W2 / W3 / W4 / W5, MiB", "notes"]
     return pages.table(header, rows) if rows else None
+
+
+CPU_HEADER = (
+    "implementation",
+    "p50 µs",
+    *(f"{r} CPU µs/call" for r in ROLES),
+    "sum",
+    "mean µs",
+    "sum ÷ mean (cores busy)",
+)
 
 
 def cpu_table(cells: Cells, data: dict[str, Any]) -> str:
@@ -532,28 +523,11 @@ def cpu_table(cells: Cells, data: dict[str, Any]) -> str:
     for key, runs in {**cells.get("w1", {}), **data.get("variants", {})}.items():
         p50, mean, cpu = stat(runs, "p50_us"), stat(runs, "mean_us"), [stat(runs, k) for k in CPU_KEYS]
         if p50 and mean and all(cpu):
-            total = sum(c.median for c in cpu if c)
-            rows.append(
-                [
-                    ROW_LABELS.get(key, key),
-                    f"{p50.median:.0f}",
-                    *(f"{c.median:.0f}" for c in cpu if c),
-                    f"{total:.0f}",
-                    f"{mean.median:.0f}",
-                    f"{total / mean.median:.2f}",
-                ]
-            )
-    header = [
-        "implementation",
-        "p50 µs",
-        "caller CPU µs/call",
-        "controller CPU µs/call",
-        "callee CPU µs/call",
-        "sum",
-        "mean µs",
-        "sum ÷ mean (cores busy)",
-    ]
-    return pages.table(header, rows)
+            medians = [c.median for c in cpu if c]
+            total = sum(medians)
+            each = (f"{v:.0f}" for v in (p50.median, *medians, total, mean.median))
+            rows.append([label(key), *each, f"{total / mean.median:.2f}"])
+    return pages.table(CPU_HEADER, rows)
 
 
 def pyspy_table(profiles: dict[str, Any]) -> str | None:
@@ -561,13 +535,12 @@ def pyspy_table(profiles: dict[str, Any]) -> str | None:
     for key, prof in profiles.items():
         if "profile" not in prof:
             continue
-        label = ROW_LABELS.get(key, key)
         out += [
-            f"**{label}**, W1 with py-spy attached ({prof.get('duration_s', 0):.0f} s, {prof.get('calls', '?')} calls,"
-            f" p50 {prof.get('p50_us', 0):.0f} µs):",
+            f"**{label(key)}**, W1 with py-spy attached ({prof.get('duration_s', 0):.0f} s,"
+            f" {prof.get('calls', '?')} calls, p50 {prof.get('p50_us', 0):.0f} µs):",
             "",
         ]
-        for role in ("caller", "controller", "callee"):
+        for role in ROLES:
             p = prof["profile"].get(role, {})
             if "error" in p:
                 out += [f"- **{role}**: py-spy failed: {p['error']}"]
@@ -587,22 +560,16 @@ def pyspy_table(profiles: dict[str, Any]) -> str | None:
 
 
 def failures_table(cells: Cells) -> str:
-    found = []
+    found, background = [], []
     for workload, rows in cells.items():
         for key, runs in rows.items():
             for i, r in enumerate(runs):
                 errors = ([concise(str(r["error"]))] if "error" in r else []) + [
                     f"{k}: {v}" for k, v in r.items() if k.endswith("_error")
                 ]
-                found += [f"- {workload} {ROW_LABELS.get(key, key)}, run {i + 1}: {e[:300]}" for e in errors]
+                found += [f"- {workload} {label(key)}, run {i + 1}: {e[:300]}" for e in errors]
+                background += [float(r["background_busy"])] if "background_busy" in r else []
     out = "\n".join(found or ["- none"])
-    background = [
-        float(r["background_busy"])
-        for rows in cells.values()
-        for runs in rows.values()
-        for r in runs
-        if "background_busy" in r
-    ]
     if background:
         busy = sum(1 for b in background if b > 0.25)
         out += (
@@ -612,8 +579,40 @@ def failures_table(cells: Cells) -> str:
     return out
 
 
-def write(data: dict[str, Any], path: Path) -> None:
-    """Fill the page's tables from ``data`` and draw the chart beside it."""
+def metrics_table(ab: dict[str, Any]) -> str | None:
+    """W2 with the metrics endpoints off and on, pair by pair, the medians and the overhead."""
+    m = BY_KEY[("w2", "calls_per_s")]
+    off, on = (ab.get("runs", {}).get(side, []) for side in ("off", "on"))
+    if not off and not on:
+        return None
+
+    def rate(runs: Runs) -> str:
+        s = stat(runs, m.key)
+        return fmt(s.median) if s else short_fail(runs, m)
+
+    rows, ratios = [], []
+    for i, (a, b) in enumerate(zip(off, on, strict=False)):  # the off and on runs of one rep, one after the other
+        q = float(b[m.key]) / a[m.key] if m.key in a and m.key in b else None
+        if q is not None:
+            ratios.append(q)
+        rows.append([f"{i + 1}", rate([a]), rate([b]), "—" if q is None else f"{q:.3f}"])
+    paired = Stat.of(ratios)
+    rows.append(["**median**", rate(off), rate(on), f"{paired.median:.3f}" if paired else "—"])
+    note = f"Run of {ab.get('started', '?')} (UTC), {len(off)} repetitions each"
+    r = ratio(stat(on, m.key), stat(off, m.key))
+    if r is not None and paired:
+        note += f"; overhead (1 − on ÷ off) of the medians **{1 - r:.1%}**, of the pairs **{1 - paired.median:.1%}**"
+    counted: dict[str, Any] = next(
+        (run["metrics_calls_counted"] for run in on[::-1] if "metrics_calls_counted" in run), {}
+    )
+    where = ", ".join(f"{name} {n:,.0f}" if isinstance(n, float) else f"{name}: {n}" for name, n in counted.items())
+    note += f". Calls counted by the endpoints in the last rep with metrics on: {where}." if where else "."
+    header = ["pair", "metrics off (calls/s, ↑)", "metrics on (calls/s, ↑)", "on ÷ off"]
+    return note + "\n\n" + pages.table(header, rows)
+
+
+def write(data: dict[str, Any], path: Path, metrics: dict[str, Any] | None = None) -> None:
+    """Fill the page's tables from ``data`` (and the metrics A/B run) and draw the chart beside it."""
     cells: Cells = data.get("cells", {})
     tables: dict[str, str | None] = {
         "run": run_table(data),
@@ -628,21 +627,13 @@ def write(data: dict[str, Any], path: Path) -> None:
         "cpu": cpu_table(cells, data) if "w1" in cells else None,
         "pyspy": pyspy_table(data.get("profiles", {})),
         "failures": failures_table(cells),
+        "metrics": metrics_table(metrics or {}),
     }
     pages.fill(path, "bench", {k: v for k, v in tables.items() if v})
     write_chart(cells, path.with_suffix(".png"))
 
 
 # --- the chart ------------------------------------------------------------------------------
-
-COLORS = {
-    "daffi socket, TCP vs daffi 3.0.1": "#1f77b4",
-    "daffi socket, UNIX vs daffi 3.0.1": "#aec7e8",
-    "daffi gRPC, TCP vs daffi 3.0.1": "#ff7f0e",
-    "daffi gRPC, UNIX vs daffi 3.0.1": "#ffbb78",
-    "daffi socket, TCP vs daffi 2.2.1": "#2ca02c",
-    "daffi socket, TCP vs grpc relay": "#98df8a",
-}
 
 
 def write_chart(cells: Cells, path: Path) -> bool:
@@ -655,25 +646,26 @@ def write_chart(cells: Cells, path: Path) -> bool:
     except ImportError:
         return False
     # every daffi row against daffi 3.0.1 (the targets' anchor), the socket transport also against the others
-    names = [(impl, t, "daffi3-tcp", f"{ROW_LABELS[f'{impl}-{t}']} vs daffi 3.0.1") for impl, t in DAFFI_ROWS]
-    names += [("daffi-socket", "tcp", a, f"daffi socket, TCP vs {label}") for a, label in ANCHORS if a != "daffi3-tcp"]
+    names = [(base, "daffi3-tcp", f"{label(base)} vs daffi 3.0.1") for base in DAFFI_ROWS]
+    names += [("daffi-socket-tcp", a, f"daffi socket, TCP vs {name}") for a, name in ANCHORS if a != "daffi3-tcp"]
     labels: list[str] = []
     series: dict[str, list[float]] = {}
     for m in METRICS:
         if m.workload not in cells or m.key == "fairness_min_max":
             continue
         labels.append(m.short)
-        for impl, transport, anchor, name in names:
-            r = ratio(best_daffi(cells[m.workload], impl, transport, m)[1], stat(cells[m.workload].get(anchor), m.key))
+        for base, anchor, name in names:
+            r = ratio(best(cells[m.workload], base, m)[1], stat(cells[m.workload].get(anchor), m.key))
             series.setdefault(name, []).append(float("nan") if r is None else r if m.higher_better else 1 / r)
     series = {k: v for k, v in series.items() if any(x == x for x in v)}  # drop rows with no number at all
     if not labels or not series:
         return False
     fig, ax = plt.subplots(figsize=(13, 5.5))
     width = 0.8 / len(series)
+    colors = plt.get_cmap("tab20")  # pairs of a dark and a light shade: TCP and UNIX of one transport
     for i, (name, vals) in enumerate(series.items()):
         xs = [x + (i - len(series) / 2 + 0.5) * width for x in range(len(labels))]
-        ax.bar(xs, vals, width, label=name, color=COLORS.get(name))
+        ax.bar(xs, vals, width, label=name, color=colors([n for _, _, n in names].index(name)))
     ax.axhline(1.0, color="black", linewidth=0.8)
     ax.set_yscale("log")
     ax.set_xticks(list(range(len(labels))))

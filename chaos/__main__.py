@@ -3,8 +3,6 @@
 hatch run chaos:all                 # nodes, calls, stream; ≈ 5 min on 2 cores, 15 at most
 hatch run chaos:nodes               # one scenario (also chaos:calls, chaos:stream)
 hatch run chaos:all --quick         # a smoke run with small counts (report not written)
-hatch run chaos:calls --trace-memory   # the callee writes tracemalloc/gc/malloc diagnostics to
-                                       # chaos/results/memtrace-<time>/ (report not written)
 """
 
 from __future__ import annotations
@@ -21,8 +19,7 @@ from types import FrameType
 from typing import Any
 
 from chaos import report
-from chaos.procs import ROOT, STARTED, not_reaped
-from chaos.scenarios import SCENARIOS, Settings
+from chaos.scenarios import ROOT, SCENARIOS, STARTED, Settings, not_reaped
 from tools import pages
 from tools.procs import ProcTimeout
 
@@ -47,8 +44,8 @@ def machine() -> dict[str, Any]:
 
 def run_one(name: str, settings: Settings) -> dict[str, Any]:
     func, timeout = SCENARIOS[name]
-    if name == "calls":  # room for a longer --calls-budget, and for the snapshots of --trace-memory
-        timeout = max(timeout, settings.calls_budget + 120 + (300 if settings.trace_memory else 0))
+    if name == "calls":  # room for a longer --calls-budget
+        timeout = max(timeout, settings.calls_budget + 120)
     started = datetime.now(timezone.utc)
     t0 = time.monotonic()
     before = len(STARTED)
@@ -98,15 +95,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--items", type=int)
     parser.add_argument("--no-report", action="store_true", help="do not rewrite docs/reliability-load.md")
     parser.add_argument("--report-only", action="store_true", help="rewrite the page from chaos/results, run nothing")
-    parser.add_argument(
-        "--trace-memory",
-        action="store_true",
-        help="calls: the callee runs tracemalloc and writes snapshot diffs, gc type counts and malloc figures "
-        "at each sample to chaos/results/memtrace-<time>/ (slows it; implies --no-report)",
-    )
-    parser.add_argument(
-        "--trace-frames", type=int, help="with --trace-memory: tracemalloc's depth (default 25; 0 = tracemalloc off)"
-    )
     parser.add_argument("--calls-budget", type=float, help="seconds the calls scenario may take (default 360)")
     args = parser.parse_args(argv)
     if args.report_only:
@@ -115,20 +103,8 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, _terminate)
 
     settings = QUICK if args.quick else Settings()
-    overrides: dict[str, Any] = {
-        k: v for k, v in (("nodes", args.nodes), ("calls", args.calls), ("items", args.items)) if v
-    }
-    if args.transport:
-        overrides["transport"] = args.transport
-    if args.calls_budget:
-        overrides["calls_budget"] = args.calls_budget
-    if args.trace_memory:
-        stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
-        overrides["trace_memory"] = str(RESULTS / f"memtrace-{stamp}")
-        if args.trace_frames is not None:
-            overrides["trace_frames"] = args.trace_frames
-        args.no_report = True  # tracemalloc slows the callee: these figures are not the page's
-    settings = dataclasses.replace(settings, **overrides)
+    names = {f.name for f in dataclasses.fields(Settings)}  # the options named as a setting
+    settings = dataclasses.replace(settings, **{k: v for k, v in vars(args).items() if k in names and v is not None})
 
     command = (
         "hatch run chaos:all"

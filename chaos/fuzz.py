@@ -50,7 +50,10 @@ COVERED = {
     ),
 }
 
-_STATS = re.compile(r"^#(\d+)\s+(\w+)\s+cov: (\d+) ft: (\d+) corp: (\d+)/(\S+).*?exec/s: (\d+) rss: (\d+)Mb")
+_STATS = re.compile(
+    r"^#(?P<runs>\d+)\s+(?P<event>\w+)\s+cov: (?P<cov>\d+) ft: (?P<ft>\d+) corp: (?P<corpus>\d+)/\S+.*?"
+    r"exec/s: (?P<exec_per_s>\d+) rss: (?P<rss_mb>\d+)Mb"
+)
 
 
 @dataclass
@@ -84,14 +87,8 @@ class Result:
 
 def _parse_line(result: Result, line: str, in_crash: list[bool]) -> None:
     if m := _STATS.match(line):
-        figures = dict(
-            zip(
-                ("runs", "cov", "ft", "corpus", "exec_per_s", "rss_mb"),
-                map(int, m.group(1, 3, 4, 5, 7, 8)),
-                strict=True,
-            )
-        )
-        if m.group(2) == "INITED":
+        figures = {k: int(v) for k, v in m.groupdict().items() if k != "event"}
+        if m["event"] == "INITED":
             result.inited = figures
         result.final = figures
     elif m := re.match(r"INFO: Seed: (\d+)", line):
@@ -238,13 +235,13 @@ def _n(value: int) -> str:
 def tables(result: Result, machine: str) -> dict[str, str]:
     """The page's tables: the last run, the lines its corpus reached, its crashes, the seed corpus."""
     final, inited, stats = result.final, result.inited, result.stats
-    budget = (
+    budget: list[object] = (
         ["time budget", f"{result.seconds_budget:.0f} s (`-max_total_time`), wall time {result.wall_seconds:.0f} s"]
         if result.seconds_budget is not None
         else ["run budget", f"{result.runs_budget} inputs, wall time {result.wall_seconds:.0f} s"]
     )
     rate = _n(stats.get("average_exec_per_sec", final.get("exec_per_s", 0)))
-    rows = [
+    rows: list[list[object]] = [
         ["date (UTC)", result.started],
         ["machine", f"{machine}; load average {result.load[0]:.1f} at the start, {result.load[1]:.1f} at the end"],
         ["command", f"`{result.command.strip()}`"],

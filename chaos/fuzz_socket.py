@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import socket
 import traceback
+import types
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -275,16 +276,6 @@ class Oracle:
 _EOF = None
 
 
-class _Sock:
-    """What ``get_extra_info("socket")`` returns: enough for TCP_NODELAY."""
-
-    def __init__(self, family: int) -> None:
-        self.family = family
-
-    def setsockopt(self, *args: object) -> None:
-        pass
-
-
 class Wire:
     """The fake asyncio transport of one connection: delivers the client's bytes, captures the server's."""
 
@@ -354,7 +345,10 @@ class Wire:
         if name == "peername":
             return ("127.0.0.1", 40000 + len(self._conn.run.conns)) if self._tcp else ""
         if name == "socket":
-            return _Sock(socket.AF_INET if self._tcp else socket.AF_UNIX)
+            # enough of a socket for TCP_NODELAY
+            return types.SimpleNamespace(
+                family=socket.AF_INET if self._tcp else socket.AF_UNIX, setsockopt=lambda *args: None
+            )
         return default
 
     def set_write_buffer_limits(self, high: int | None = None, low: int | None = None) -> None:
@@ -575,12 +569,11 @@ class Conn:
             raise run.fail(f"{self.label}: a node's connection closed with {code} {status.message!r}")
 
 
-def check(run: Run) -> tuple[set[str], set[str]]:
-    """Check every connection; the names of socket nodes the registry must hold, and those it may hold."""
+def check(run: Run) -> set[str]:
+    """Check every connection; the names of the socket nodes the registry must hold (and no others)."""
     for conn in run.conns:
         conn.check()
-    must = {c.name for c in run.conns if c.welcomed and c.connected}
-    return must, must
+    return {c.name for c in run.conns if c.welcomed and c.connected}
 
 
 # ------------------------------------------------------------------------------ the steps

@@ -21,13 +21,13 @@ import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from chaos.fuzz_guard import ERRORS, SECRETS, TOKEN, TRIPWIRE, UNPICKLED, WRONG_TOKEN
 from chaos.fuzz_guard import tripwire as _tripwire
 
 try:
-    import atheris  # type: ignore[import-untyped]
+    import atheris
 except ImportError:  # the unit suite replays inputs without the engine, which is in the chaos environment only
     atheris = None
 
@@ -257,16 +257,6 @@ class Aborted(Exception):
     """What ``context.abort`` raises (grpc.aio raises its own AbortError there)."""
 
 
-class Node(Protocol):
-    """A gRPC stream or a socket connection, as the checks of what the controller writes see it."""
-
-    @property
-    def name(self) -> str: ...
-
-    welcomed: bool
-    rejected: bool
-
-
 @dataclass(eq=False)
 class Stream:
     """One node's ``Connect`` call as the servicer sees it: the fake ``ServicerContext``."""
@@ -324,15 +314,6 @@ class Stream:
         self.aborted = (code, details)
         raise Aborted(f"{code.name}: {details}")
 
-    def __aiter__(self) -> Stream:  # the request iterator, should the servicer ever read through it
-        return self
-
-    async def __anext__(self) -> object:
-        batch = await self.read()
-        if batch is grpc.aio.EOF:
-            raise StopAsyncIteration
-        return batch
-
 
 @dataclass(eq=False)
 class Run:
@@ -350,7 +331,7 @@ class Run:
     sent: set[bytes] = field(default_factory=set)  # every message a node sent, without its peer
     violations: list[InvariantViolation] = field(default_factory=list)
 
-    def nodes(self) -> list[Node]:
+    def nodes(self) -> list[Stream | Conn]:
         return [*self.streams, *self.conns]
 
     def fail(self, what: str) -> InvariantViolation:
@@ -368,7 +349,7 @@ class Run:
                 if frame.message.kind == M.CALL and not frame.message.continuation:
                     self.calls_in += 1
 
-    def check_written(self, stream: Node, data: object) -> None:
+    def check_written(self, stream: Stream | Conn, data: object) -> None:
         if not isinstance(data, bytes):
             raise self.fail(f"wrote a {type(data).__name__} to {stream.name!r}, not bytes")
         if len(data) > MAX_MESSAGE_BYTES:
@@ -392,7 +373,7 @@ class Run:
             elif body == "message":
                 self._check_message(stream, frame.message)
 
-    def _check_message(self, stream: Node, msg: pb.Message) -> None:
+    def _check_message(self, stream: Stream | Conn, msg: pb.Message) -> None:
         """A message the controller wrote is one a node sent, as sent but for ``peer``, or one of its own."""
         if _without_peer(msg) in self.sent:
             if msg.peer not in {s.name for s in self.nodes()} or not msg.peer:
@@ -425,14 +406,14 @@ async def _settle(run: Run) -> None:
 def _check(run: Run) -> None:
     if run.violations:
         raise run.violations[0]
-    sockets, sockets_may = sock.check(run)  # the names of the socket nodes welcomed and still connected
+    sockets = sock.check(run)  # the names of the socket nodes welcomed and still connected
     servicer = run.servicer
     registry, router = servicer.registry, servicer.router
     running = [s for s in run.streams if s.task is not None and not s.task.done()]
     # A stalled (slow) node may be joined before its Welcome is written, and a handler whose node left
     # waits up to _WRITER_DRAIN for a writer stuck on such a node.
     must = {s.name for s in running if s.welcomed and s.stalled is None} | sockets
-    may = {s.name for s in running if s.welcomed or s.stalled is not None} | sockets_may
+    may = {s.name for s in running if s.welcomed or s.stalled is not None} | sockets
     if not must <= set(registry.nodes) <= may:
         raise run.fail(
             f"registry holds {sorted(registry.nodes)}, the open welcomed streams and connections are {sorted(must)}"
@@ -449,7 +430,7 @@ def _check(run: Run) -> None:
     if len(routes) > run.calls_in:
         raise run.fail(f"{len(routes)} open calls after {run.calls_in} CALL frames")
     for key, route in routes.items():
-        targets = getattr(route, "targets", route)  # a Route (the set of callees before it had counters)
+        targets = route.targets
         if not targets:
             raise run.fail(f"call {key} is open with no callee")
         for name in (key[0], *targets):
@@ -491,6 +472,29 @@ def _join(run: Run, d: Draw) -> None:
     stream.task = asyncio.create_task(run.servicer.Connect(stream, stream))  # type: ignore[arg-type]
 
 
+def _stream_op(stream: Stream, op: str) -> None:
+    """What happens to a node's gRPC stream: its end, a broken connection, a cancel, a write that fails, a slow
+    reader (``stall`` again: it catches up)."""
+    if op == "eof":
+        stream.inbox.put_nowait(_EOF)
+    elif op in ("lost", "write-fails"):  # a call whose write failed is over: its reads fail too
+        error = _lost()
+        stream.injected.append(error)
+        stream.inbox.put_nowait(error)
+        if op == "write-fails":
+            stream.write_fails = error
+    elif op == "cancel":
+        if stream.task is not None and not stream.task.done():
+            stream.cancelled = True
+            stream.task.cancel()
+    elif op == "stall":
+        if stream.stalled is None:
+            stream.stalled = asyncio.Event()
+        else:
+            stream.stalled.set()
+            stream.stalled = None
+
+
 async def _step(run: Run, d: Draw) -> None:
     op = d.pick(OPS)
     if op in SOCKET_OPS:
@@ -514,32 +518,9 @@ async def _step(run: Run, d: Draw) -> None:
             raw = d.blob(RAW_MAX)
             run.log.append(f"raw {stream.name!r} {raw.hex()}")
             stream.send(raw)
-        elif op == "eof":
-            run.log.append(f"eof {stream.name!r}")
-            stream.inbox.put_nowait(_EOF)
-        elif op == "lost":
-            run.log.append(f"lost {stream.name!r}")
-            error = _lost()
-            stream.injected.append(error)
-            stream.inbox.put_nowait(error)
-        elif op == "cancel":
-            run.log.append(f"cancel {stream.name!r}")
-            if stream.task is not None and not stream.task.done():
-                stream.cancelled = True
-                stream.task.cancel()
-        elif op == "stall":
-            run.log.append(f"stall {stream.name!r}")
-            if stream.stalled is None:
-                stream.stalled = asyncio.Event()
-            else:
-                stream.stalled.set()
-                stream.stalled = None
-        elif op == "write-fails":
-            run.log.append(f"write-fails {stream.name!r}")
-            error = _lost()  # a call whose write failed is over: its reads fail too
-            stream.write_fails = error
-            stream.injected.append(error)
-            stream.inbox.put_nowait(error)
+        else:
+            run.log.append(f"{op} {stream.name!r}")
+            _stream_op(stream, op)
     await _settle(run)
     _check(run)
 

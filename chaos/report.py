@@ -30,9 +30,9 @@ def _status(entry: Entry) -> str:
 # --- one section per scenario -----------------------------------------------------------------
 
 
-def _nodes(e: Entry) -> tuple[list[list[str]], list[str]]:
+def _nodes(e: Entry) -> tuple[list[list[str]], dict[str, str]]:
     if e["status"] != "finished":
-        return [["100 nodes on one controller", "all connect, broadcast answered by all", _status(e), "✗"]], []
+        return [["100 nodes on one controller", "all connect, broadcast answered by all", _status(e), "✗"]], {}
     f = e["figures"]
     c = f["caller"]
     n = f["nodes"]
@@ -71,9 +71,9 @@ def _nodes(e: Entry) -> tuple[list[list[str]], list[str]]:
     return rows, tables
 
 
-def _calls(e: Entry) -> tuple[list[list[str]], list[str]]:
+def _calls(e: Entry) -> tuple[list[list[str]], dict[str, str]]:
     if e["status"] != "finished":
-        return [["1M calls", "every call returned or raised; RSS growth < 10%", _status(e), "✗"]], []
+        return [["1M calls", "every call returned or raised; RSS growth < 10%", _status(e), "✗"]], {}
     f = e["figures"]
     r = f["result"]
     plan = f["plan"]
@@ -120,20 +120,14 @@ def _calls(e: Entry) -> tuple[list[list[str]], list[str]]:
     return rows, tables
 
 
-def _stream(e: Entry) -> tuple[list[list[str]], list[str]]:
+def _stream(e: Entry) -> tuple[list[list[str]], dict[str, str]]:
     if e["status"] != "finished":
-        return [["1M-item stream into a slow consumer", "nothing lost, sender memory bounded", _status(e), "✗"]], []
+        return [["1M-item stream into a slow consumer", "nothing lost, sender memory bounded", _status(e), "✗"]], {}
     f = e["figures"]
     r = f["result"]
     rc = r["receiver"]
-    intact = (
-        not r["error"]
-        and rc["received"] == f["items"]
-        and rc["out_of_order"] == 0
-        and rc["missing"] == 0
-        and rc["duplicates"] == 0
-        and rc["corrupt"] == 0
-    )
+    damage = ("out_of_order", "missing", "duplicates", "corrupt")
+    intact = not r["error"] and rc["received"] == f["items"] and not any(rc[k] for k in damage)
     start = f["rss_at_start"]["caller"]
     peak = f["caller_rss_peak_during"]
     # What the items would cost if the sender had them all at once: tuple, int and bytes objects.
@@ -176,13 +170,7 @@ def _stream(e: Entry) -> tuple[list[list[str]], list[str]]:
         ],
     ]
     rows_ticks = [
-        [
-            _n(t["produced"]),
-            _n(t.get("received", 0)),
-            _f(t["caller"] or 0),
-            _f(t["callee"] or 0),
-            _f(t["controller"] or 0),
-        ]
+        [_n(t["produced"]), _n(t.get("received", 0)), *(_f(t[k] or 0) for k in ("caller", "callee", "controller"))]
         for t in shown
     ]
     header = ["produced", "processed", "sender MiB", "receiver MiB", "controller MiB"]

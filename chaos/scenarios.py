@@ -1,28 +1,84 @@
 """The three load scenarios. Each returns a JSON-able dict of figures, or raises.
 
-Every scenario runs in a :class:`~chaos.procs.Fleet` with a hard deadline: whatever happens, its
-processes are SIGKILLed and reaped when it ends.
+Every scenario runs in a :class:`Fleet` (tools/procs.py processes) with a hard deadline: whatever happens,
+its processes are SIGKILLed and reaped when it ends (each runs in its own process group, which the kill
+takes whole).
 """
 
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
+import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
 from typing import Any
 
-from chaos.nodes import memtrace
-from chaos.procs import Fleet, rss_mib
-from tools.procs import Proc, ProcError, free_port
+from tools.procs import Proc, ProcError, ProcTimeout, free_port
 
+ROOT = Path(__file__).resolve().parent.parent
+READY = re.compile(r"ready on|^READY\b")
 RESULT = re.compile(r"^RESULT (.*)$")
 JOINED = re.compile(r"node '[^']*' joined")
 LEFT = re.compile(r"node '[^']*' left")
+
+
+#: every process any fleet started in this run (to prove all were reaped)
+STARTED: list[Proc] = []
+
+
+def not_reaped() -> list[int]:
+    return [p.pid for p in STARTED if p.alive()]
+
+
+class Fleet:
+    """The processes of one scenario, under its hard deadline; leaving the ``with`` block kills them all."""
+
+    def __init__(self, timeout: float) -> None:
+        self.deadline = time.monotonic() + timeout
+        self.children: list[Proc] = []
+
+    def spawn(self, name: str, module: str, *args: str, env: dict[str, str] | None = None) -> Proc:
+        if time.monotonic() > self.deadline:
+            raise ProcTimeout(f"deadline passed before starting {name}")
+        environ = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
+        child = Proc([sys.executable, "-m", module, *args], env=environ, cwd=ROOT, name=name, stdin=True)
+        self.children.append(child)
+        STARTED.append(child)
+        return child
+
+    def controller(self, address: list[str]) -> Proc:
+        child = self.spawn("controller", "daffi_controller", *address)
+        child.wait_for(READY, self.deadline)
+        return child
+
+    def remaining(self) -> float:
+        return self.deadline - time.monotonic()
+
+    def __enter__(self) -> Fleet:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+        for child in reversed(self.children):  # nodes before the controller
+            child.kill()
+
+
+def rss_mib(pid: int) -> float | None:
+    """VmRSS of a live process in MiB (None once it is gone)."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    except (OSError, ValueError):
+        return None
+    return None
 
 
 def marker(name: str) -> re.Pattern[str]:
@@ -40,8 +96,6 @@ class Settings:
     pause_every: int = 1_000
     pause_ms: float = 50.0
     transport: str = ""  # "" = each scenario's own (nodes, calls: tcp; stream: unix)
-    trace_memory: str = ""  # a folder: the callee of ``calls`` writes memory diagnostics there (memtrace.py)
-    trace_frames: int = memtrace.FRAMES  # tracemalloc's traceback depth; 0: no tracemalloc, the rest only
 
 
 @contextmanager
@@ -147,27 +201,8 @@ def calls(s: Settings, timeout: float) -> dict[str, Any]:
     transport = s.transport or "tcp"
     with address(transport) as (addr, ctl_args), Fleet(timeout) as fleet:
         ctl = fleet.controller(ctl_args)
-        env = None
-        if s.trace_memory:
-            env = {memtrace.ENV_FOLDER: s.trace_memory, memtrace.ENV_FRAMES: str(s.trace_frames)}
-        callee = fleet.spawn("callee", "chaos.nodes.callee", addr, env=env)
+        callee = fleet.spawn("callee", "chaos.nodes.callee", addr)
         callee.wait_for(re.compile(r"^READY"), fleet.deadline)
-        snaps: list[dict[str, Any]] = []
-        snapped = 0
-
-        def snap(label: str) -> None:
-            """With --trace-memory: the callee's snapshot, taken while the caller waits."""
-            nonlocal snapped
-            if not s.trace_memory:
-                return
-            if not snaps:
-                settle()  # the callee idle after its start, as at the later samples
-            callee.send(f"snap {label}")
-            snapped, _, data = payload(callee, marker("snapped"), fleet.deadline, snapped)
-            snapped += 1
-            snaps.append(data)
-
-        snap("00-start")
         args = f"calls {addr} --calls {s.calls} --window {s.window} --budget {s.calls_budget}"
         caller = fleet.spawn("caller", "chaos.nodes.caller", *args.split())
         _, _, plan = payload(caller, marker("plan"), fleet.deadline)
@@ -179,7 +214,6 @@ def calls(s: Settings, timeout: float) -> dict[str, Any]:
             index += 1
             row = {name: mem(child.pid) for name, child in procs.items()}
             samples.append({"pct": progress["pct"], "done": progress["issued"], "seconds": progress["seconds"], **row})
-            snap(f"{progress['pct'] // 10:02d}-{progress['pct']}pct-{progress['issued']}calls")
             caller.send("go")
         _, _, out = payload(caller, RESULT, fleet.deadline)
         first, last = samples[0], samples[-1]
@@ -191,7 +225,6 @@ def calls(s: Settings, timeout: float) -> dict[str, Any]:
             "samples": samples,
             "growth_pct_10_to_100": growth,
             "accounted": out["ok"] + out["wrong"] + sum(out["raised"].values()) == out["issued"],
-            **({"memtrace": {"folder": s.trace_memory, "snapshots": snaps}} if s.trace_memory else {}),
         }
 
 

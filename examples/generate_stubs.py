@@ -14,6 +14,9 @@ import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))  # tools/procs.py, the process helper
+from tools.procs import Proc  # noqa: E402
+
 #: (script, process name, extra arguments): one node per service whose callbacks get stubs.
 SERVICES = [
     ("broadcast/worker.py", "worker", ["--name", "worker"]),
@@ -34,8 +37,8 @@ def run(check: bool, timeout: float = 60.0) -> int:
         env = {**os.environ, "DAFFI_UNIX_SOCK_PATH": sock, "PYTHONUNBUFFERED": "1"}
         env.pop("DAFFI_PORT", None)
 
-        def start(*argv: str) -> subprocess.Popen[bytes]:
-            return subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+        def start(*argv: str) -> Proc:
+            return Proc(argv, env=env, merge=True)
 
         children = [start(sys.executable, "-m", "daffi_controller", "--unix-sock-path", sock)]
         try:
@@ -55,13 +58,7 @@ def run(check: bool, timeout: float = 60.0) -> int:
             return subprocess.run(args, env=env, timeout=timeout + 30).returncode
         finally:
             for child in reversed(children):
-                child.terminate()
-            for child in children:
-                try:
-                    child.wait(10)
-                except subprocess.TimeoutExpired:
-                    child.kill()
-                    child.wait(10)
+                child.stop()
 
 
 if __name__ == "__main__":

@@ -14,7 +14,6 @@ from typing import Any
 
 from daffi import Global, callback
 
-from chaos.nodes import memtrace
 from chaos.nodes.common import connection
 
 
@@ -96,7 +95,6 @@ def main() -> None:
     parser.add_argument("--pause-every", type=int, default=1_000)
     parser.add_argument("--pause-ms", type=float, default=1.0)
     args = parser.parse_args()
-    memtrace.start_if_requested()  # opt-in: python -m chaos --trace-memory
     RECEIVED.pause_every = max(1, args.pause_every)
     RECEIVED.pause_s = args.pause_ms / 1000
     g = Global(process_name=args.name, **connection(args.addr))

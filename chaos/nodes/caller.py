@@ -71,16 +71,12 @@ def run_broadcast(g: Global, args: argparse.Namespace) -> None:
 
 
 class Tally:
+    """``add(i, 7)`` calls with a window of BG futures, and what became of each."""
+
     def __init__(self) -> None:
-        self.issued = 0
-        self.ok = 0
-        self.wrong = 0
+        self.issued = self.ok = self.wrong = 0
         self.raised: Counter[str] = Counter()
         self.pending: deque[tuple[int, AsyncResult[int]]] = deque()
-
-    def issue(self, g: Global, i: int) -> None:
-        self.pending.append((i, g.call.add(i, 7) & BG(timeout=60)))
-        self.issued += 1
 
     def settle_one(self) -> None:
         i, future = self.pending.popleft()
@@ -89,21 +85,18 @@ class Tally:
         except Exception as exc:
             self.raised[type(exc).__name__] += 1
             return
-        if value == i + 7:
-            self.ok += 1
-        else:
-            self.wrong += 1
-
-    def drain(self) -> None:
-        while self.pending:
-            self.settle_one()
+        self.ok += value == i + 7
+        self.wrong += value != i + 7
 
     def run(self, g: Global, start: int, stop: int, window: int) -> None:
+        """Calls ``start`` to ``stop``, then wait for every one."""
         for i in range(start, stop):
             if len(self.pending) >= window:
                 self.settle_one()
-            self.issue(g, i)
-        self.drain()
+            self.pending.append((i, g.call.add(i, 7) & BG(timeout=60)))
+            self.issued += 1
+        while self.pending:
+            self.settle_one()
 
     def snapshot(self) -> dict[str, Any]:
         return {"issued": self.issued, "ok": self.ok, "wrong": self.wrong, "raised": dict(self.raised)}

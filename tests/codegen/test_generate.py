@@ -298,6 +298,7 @@ def test_rendering_of_hard_signatures(procs: Procs, tcp: Where, tmp_path: Path) 
             assert isinstance(decorator, ast.Call) and ast.unparse(decorator.func) == "daffi.remote"
             (keyword,) = decorator.keywords
             assert keyword.arg == "contract" and isinstance(keyword.value, ast.Constant)
+            assert isinstance(keyword.value.value, str)
             assert contract.decode(keyword.value.value).name == node.name
     assert (out / "py.typed").read_text() == ""
     init = (out / "__init__.py").read_text()

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import importlib.util
+import types
 from pathlib import Path
 
 from tests.support.procs import ROOT
 
 
-def _generator():  # type: ignore[no-untyped-def]
+def _generator() -> types.ModuleType:
     spec = importlib.util.spec_from_file_location("proto_generate", ROOT / "proto" / "generate.py")
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)

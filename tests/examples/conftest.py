@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from tools import procs
+from tools import procs as tools_procs  # not `procs`: the fixture below takes that name
 from tools.procs import free_port
 
 REPO = Path(__file__).resolve().parents[2]
@@ -33,7 +33,7 @@ PROBE = Path(__file__).with_name("probe.py")
 SEED_ADDRESS = 'host="localhost", port=8888'
 
 
-class Proc(procs.Proc):
+class Proc(tools_procs.Proc):
     """A subprocess (tools/procs.py) whose stdout and stderr are kept apart; waits fail the test."""
 
     def __init__(self, name: str, args: list[str], cwd: Path, env: dict[str, str], joins: bool = False) -> None:
@@ -60,7 +60,10 @@ class Proc(procs.Proc):
         regex = re.compile(pattern)
         return [m for m in (regex.search(line) for line in self.lines(stream)) if m]
 
-    def wait_for(self, pattern: str, timeout: float, stream: str = "stdout", count: int = 1) -> list[re.Match[str]]:
+    # Its own wait (a relative timeout, a stream, every match): tools/procs.py never calls wait_for itself.
+    def wait_for(  # type: ignore[override]
+        self, pattern: str, timeout: float, stream: str = "stdout", count: int = 1
+    ) -> list[re.Match[str]]:
         """Wait until ``count`` lines of ``stream`` ("stdout", "stderr" or "any") match ``pattern``."""
 
         def found() -> list[re.Match[str]] | None:
@@ -69,7 +72,7 @@ class Proc(procs.Proc):
 
         try:
             return self.wait_until(found, time.monotonic() + timeout, f"{count} line(s) matching {pattern!r}")
-        except procs.ProcError as exc:
+        except tools_procs.ProcError as exc:
             pytest.fail(f"{exc} on {stream}\n" + self.describe())
 
     def wait_exit(self, timeout: float) -> int:

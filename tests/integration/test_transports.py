@@ -87,7 +87,7 @@ def test_grpc_on_a_unix_socket_when_asked(procs: Procs, short_dir: str, monkeypa
     assert listing.returncode == 0 and "def add(a: int, b: int) -> int" in listing.stdout, listing.stderr
     # An explicit argument wins over the environment.
     with pytest.raises(InitializationError, match="speaks transport='grpc'"):
-        Global(process_name="explicit", transport="socket", connect_timeout=5, **where.kwargs)
+        Global(process_name="explicit", transport="socket", connect_timeout=5, unix_sock_path=where.unix_sock_path)
 
 
 def test_a_bad_transport_name_says_what_is_allowed(procs: Procs, monkeypatch: pytest.MonkeyPatch) -> None:

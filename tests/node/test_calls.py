@@ -118,7 +118,7 @@ def test_modifier_class_or_instance_after_and(procs: Procs, controller: Where) -
         assert g.call.add(1, 2) & FG(timeout=5) == 3
         assert g.call.add(a=4, b=5) & FG(timeout="5s") == 9
         with pytest.raises(GlobalContextError):
-            g.call.add(1, 2) & int  # not a modifier
+            g.call.add(1, 2) & int  # type: ignore[operator]  # not a modifier, on purpose
 
 
 # -- BG

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import daffi._execute
 import pytest
-from daffi import FG, UnableToFindCandidate
+from daffi import BG, FG, RemoteStoppedUnexpectedly, UnableToFindCandidate
 from daffi._link import BACKOFF_JITTER, BACKOFF_MAX, BACKOFF_MIN, Backoff
 from daffi_core.proto import daffi_pb2 as pb
 from daffi_core.suggest import callback_hint
@@ -88,18 +88,20 @@ def test_unknown_callback_at_the_controller(site: tuple[Where, Proc]) -> None:
 # ---------------------------------------------------------------- Ctrl-C
 
 
-def _begun(service: Proc) -> int:
-    return sum(1 for line in service.lines if line.startswith("BEGIN stuck"))
+def _begun(service: Proc, what: str = "BEGIN stuck") -> int:
+    return sum(1 for line in service.lines if line.startswith(what))
 
 
-@pytest.mark.parametrize("mode", ["fg", "bg", "wait_function", "stream"])
+@pytest.mark.parametrize("mode", ["fg", "bg", "fetcher", "iterate", "wait_function", "stream"])
 def test_ctrl_c_interrupts_a_blocked_caller_cleanly(site: tuple[Where, Proc], procs: Procs, mode: str) -> None:
     where, service = site
-    begun = _begun(service)
+    begun, streams = _begun(service), _begun(service, "BEGIN slow_item")
     proc = procs.python(str(SERVICES / "interrupt_caller.py"), *where.argv, "--mode", mode)
     proc.wait_line(f"BLOCKING {mode}")
-    if mode in ("fg", "bg"):  # the callee runs the call: interrupting now must cancel it there
+    if mode in ("fg", "bg", "fetcher"):  # the callee runs the call: interrupting now must cancel it there
         wait_until(lambda: _begun(service) > begun, what="the call reached the callee")
+    if mode == "stream":  # items flow (a Ctrl-C while the call is being set up is not what this tests)
+        wait_until(lambda: _begun(service, "BEGIN slow_item") > streams, what="the stream reached the callee")
     start = time.monotonic()
     proc.signal(signal.SIGINT)
     proc.wait(10)
@@ -108,12 +110,29 @@ def test_ctrl_c_interrupts_a_blocked_caller_cleanly(site: tuple[Where, Proc], pr
     output = proc.output
     assert output.count("KeyboardInterrupt") == 1, output
     assert output.count("Traceback") == 1, output
-    if mode != "bg":  # AsyncResult.get's frames are not trimmed yet (daffi/_results.py)
-        assert "daffi/_" not in output, output
+    assert "daffi/_" not in output, output
     # Not the 2 s that Global's exit gives calls left open: an interrupted call is not one of them.
     assert elapsed < 1.5, output
-    if mode in ("fg", "bg"):
+    if mode in ("fg", "bg", "fetcher"):
         service.wait_line(f"CANCELLED stuck {begun + 1}", timeout=10)
+    if mode == "iterate":
+        service.wait_line("STOPPED drip", timeout=10)
+
+
+@pytest.mark.parametrize("transport", ["grpc", "socket"])
+def test_a_stopping_controller_is_named_not_the_live_callee(procs: Procs, transport: str) -> None:
+    where = Where(host="127.0.0.1", port=free_port(), transport=transport)
+    controller = procs.controller(where)
+    service = procs.service(where, "opsvc-stays", "operability_service.py")
+    with caller(where) as g:
+        g.wait_function("stuck", timeout=10)
+        result = g.call.stuck() & BG
+        service.wait_line("BEGIN stuck")
+        controller.stop()
+        with pytest.raises(RemoteStoppedUnexpectedly) as info:
+            result.get(timeout=10)
+    assert str(info.value).startswith(f"the controller at 127.0.0.1:{where.port} went away"), info.value
+    assert "opsvc-stays" not in str(info.value)
 
 
 # ---------------------------------------------------------------- exits

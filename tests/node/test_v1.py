@@ -251,7 +251,7 @@ def test_callback_and_fetcher_refuses_at_decoration_what_it_cannot_take() -> Non
     assert callable(decorate) and REGISTRY.get("FG") is None  # a factory, not a callback named FG
     for bad in (42, "name", print):
         with pytest.raises(InitializationError, match="decorates a function or a class"):
-            callback_and_fetcher(bad)
+            callback_and_fetcher(bad)  # type: ignore[arg-type]  # wrong on purpose
     with pytest.raises(InitializationError, match="lambda"):
         callback_and_fetcher(lambda: 1)
     with pytest.raises(GlobalContextError, match="PERIOD needs arguments"):
@@ -278,7 +278,7 @@ def test_period_refuses_points_in_the_past() -> None:
 def test_modifiers_take_the_1x_positional_order() -> None:
     policy = RetryPolicy(wait=0)
     assert FG(10, policy).retry_policy is policy
-    background = BG(5, 1, policy)  # 1.x: BG(timeout, eta, retry_policy, no_return)
+    background = BG(5, 1, policy)  # type: ignore[arg-type]  # 1.x: BG(timeout, eta, retry_policy, no_return)
     assert (background.timeout, background.eta, background.return_result) == (5.0, 1.0, True)
     assert background.retry_policy is policy
     with pytest.raises(GlobalContextError, match="return_result must be True or False"):

@@ -51,7 +51,7 @@ if args.add_required:
 else:
 
     @callback
-    def add(a: int, b: int) -> int:
+    def add(a: int, b: int) -> int:  # type: ignore[misc]  # another release's signature
         """Add the integers."""
         return a + b
 
@@ -65,7 +65,7 @@ if args.greet_optional:
 else:
 
     @callback
-    def greet(name: str, punctuation: str = "!") -> str:
+    def greet(name: str, punctuation: str = "!") -> str:  # type: ignore[misc]  # another release's signature
         return f"Hello, {name}{punctuation}"
 
 
@@ -125,7 +125,7 @@ def keyword_only(*, key: str, limit: int = 10) -> str:
 
 
 @callback
-def unresolved(x: NotDefinedAnywhere) -> AlsoMissing:  # noqa: F821
+def unresolved(x: NotDefinedAnywhere) -> AlsoMissing:  # type: ignore[name-defined]  # noqa: F821  # on purpose
     return x
 
 

@@ -53,7 +53,7 @@ elif args.version == "breaking":
 else:
 
     @callback
-    def scale(x: int, factor: int = 3, offset: int = 0) -> int:  # type: ignore[misc]
+    def scale(x: int, factor: int = 3, offset: int = 0) -> int:
         print("RAN scale", flush=True)
         return x * factor + offset
 

@@ -12,14 +12,14 @@ from __future__ import annotations
 import argparse
 import itertools
 
-from daffi import BG, FG, STREAM, Global
+from daffi import BG, FG, STREAM, Global, fetcher
 
 parser = argparse.ArgumentParser(description=__doc__)
 parser.add_argument("--host")
 parser.add_argument("--port", type=int)
 parser.add_argument("--unix-sock-path")
 parser.add_argument("--transport")
-parser.add_argument("--mode", required=True, choices=["fg", "bg", "wait_function", "stream"])
+parser.add_argument("--mode", required=True, choices=["fg", "bg", "fetcher", "iterate", "wait_function", "stream"])
 args = parser.parse_args()
 where = {"unix_sock_path": args.unix_sock_path} if args.unix_sock_path else {"host": args.host, "port": args.port}
 
@@ -32,6 +32,17 @@ elif args.mode == "bg":
     print("BLOCKING bg", flush=True)  # the test interrupts once the callee began: get() waits by then
     result = g.call.stuck() & BG
     result.get()
+elif args.mode == "fetcher":
+
+    @fetcher(FG)
+    def stuck() -> None: ...
+
+    print("BLOCKING fetcher", flush=True)
+    stuck()
+elif args.mode == "iterate":
+    for item in g.call.drip() & FG:
+        if item == 0:
+            print("BLOCKING iterate", flush=True)  # then mostly waiting for the next item
 elif args.mode == "wait_function":
     print("BLOCKING wait_function", flush=True)
     g.wait_function("never_offered")

@@ -11,6 +11,7 @@ import argparse
 import logging
 
 from daffi import Global
+from daffi_core.logs import LOG_FORMAT
 
 
 def options(description: str | None = None) -> argparse.ArgumentParser:
@@ -29,10 +30,13 @@ def options(description: str | None = None) -> argparse.ArgumentParser:
 
 def serve(args: argparse.Namespace) -> None:
     """Run the node until a signal stops it."""
-    logging.basicConfig(level=logging.INFO)
+    logging.basicConfig(level=logging.INFO, format=LOG_FORMAT)  # lines read like the controller's
     where = {"unix_sock_path": args.unix_sock_path} if args.unix_sock_path else {"host": args.host, "port": args.port}
     tls = {"ssl_ca": args.ssl_ca, "ssl_certificate": args.ssl_certificate, "ssl_key": args.ssl_key}
     g = Global(process_name=args.name, init_controller=args.controller, transport=args.transport, **where, **tls)
-    print(f"READY {args.name}", flush=True)
-    g.join()
+    try:
+        print(f"READY {args.name}", flush=True)
+        g.join()
+    except KeyboardInterrupt:  # a SIGINT right after READY, before join took the signals over: the same stop
+        g.stop()
     print(f"STOPPED {args.name}", flush=True)

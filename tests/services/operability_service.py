@@ -3,7 +3,9 @@
 Run: python operability_service.py --name NAME (--host H --port P | --unix-sock-path S) [--transport T]
 
 ``stuck`` never returns: it prints ``BEGIN stuck <n>`` when it starts and ``CANCELLED stuck <n>``
-when its caller cancels it; ``slow_item`` takes its time over each STREAM item.
+when its caller cancels it; ``slow_item`` takes its time over each STREAM item (and prints
+``BEGIN slow_item`` at item 0); ``drip`` yields an item every 50 ms (for 30 s at most) and prints
+``STOPPED drip`` when its caller stops it.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import time
+from collections.abc import Iterator
 
 from daffi import callback
 from node_main import options, serve
@@ -37,7 +40,20 @@ async def stuck() -> None:
 
 @callback
 def slow_item(item: int) -> None:
+    if item == 0:
+        print("BEGIN slow_item", flush=True)
     time.sleep(0.01)
+
+
+@callback
+def drip() -> Iterator[int]:
+    try:
+        for item in range(600):
+            yield item
+            time.sleep(0.05)
+    except GeneratorExit:
+        print("STOPPED drip", flush=True)
+        raise
 
 
 serve(args)

@@ -9,6 +9,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypedDict
 
 from daffi_core.address import Address
 from daffi_core.transport import resolve_transport
@@ -16,10 +17,19 @@ from daffi_core.transport import resolve_transport
 from tools import procs
 from tools.procs import free_port
 
-__all__ = ["ROOT", "SERVICES", "Proc", "Procs", "Where", "free_port"]
+__all__ = ["ROOT", "SERVICES", "Proc", "Procs", "Where", "WhereKwargs", "free_port"]
 
 ROOT = Path(__file__).resolve().parents[2]
 SERVICES = ROOT / "tests" / "services"
+
+
+class WhereKwargs(TypedDict, total=False):
+    """``Where.kwargs``: the address keywords of ``Global`` (either ``unix_sock_path`` or ``host`` and ``port``)."""
+
+    host: str | None
+    port: int | None
+    unix_sock_path: str | None
+    transport: str
 
 
 @dataclass(frozen=True)
@@ -36,8 +46,8 @@ class Where:
     transport: str | None = None
 
     @property
-    def kwargs(self) -> dict[str, object]:
-        where: dict[str, object] = (
+    def kwargs(self) -> WhereKwargs:
+        where: WhereKwargs = (
             {"unix_sock_path": self.unix_sock_path}
             if self.unix_sock_path is not None
             else {"host": self.host, "port": self.port}

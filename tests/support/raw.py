@@ -105,7 +105,9 @@ class GrpcStream(Stream):
 
     async def _open(self, target: str, token: str | None, options: list[tuple[str, Any]]) -> None:
         self._channel = grpc.aio.insecure_channel(target, options=options)
-        method = self._channel.stream_stream(CONNECT_METHOD, request_serializer=None, response_deserializer=None)
+        method: grpc.aio.StreamStreamMultiCallable[bytes, bytes] = self._channel.stream_stream(
+            CONNECT_METHOD, request_serializer=None, response_deserializer=None
+        )
         self._call = method(timeout=DEADLINE, metadata=[(TOKEN_METADATA, token)] if token else None)
 
     def send(self, batch: pb.Batch | bytes) -> None:
@@ -125,8 +127,8 @@ class GrpcStream(Stream):
                     return pb.Batch.FromString(data)
                 self._ended = _END
         if isinstance(self._ended, grpc.RpcError):
-            code = self._ended.code()  # type: ignore[attr-defined]
-            raise Ended(Code(code.value[0]), self._ended.details() or "")  # type: ignore[attr-defined]
+            code = self._ended.code()
+            raise Ended(Code(code.value[0]), self._ended.details() or "")
         return None
 
     def half_close(self) -> None:
@@ -248,8 +250,8 @@ def catalog(where: Where, token: str | None = None) -> pb.Catalog:
             stream.close()
     with grpc.insecure_channel(address(where).target) as channel:
         method = channel.unary_unary(CATALOG_METHOD, pb.CatalogRequest.SerializeToString, pb.Catalog.FromString)
-        metadata = [(TOKEN_METADATA, token)] if token else None
-        return method(pb.CatalogRequest(), timeout=10, metadata=metadata)  # type: ignore[no-any-return]
+        metadata = ((TOKEN_METADATA, token),) if token else None
+        return method(pb.CatalogRequest(), timeout=10, metadata=metadata)
 
 
 def serving(where: Where) -> bool:
@@ -263,5 +265,6 @@ def serving(where: Where) -> bool:
             stream.close()
     with grpc.insecure_channel(address(where).target) as channel:
         request = health_pb2.HealthCheckRequest(service="daffi.v1.Controller")
-        reply = health_pb2_grpc.HealthStub(channel).Check(request, timeout=5)
+        # types-grpcio-health-checking declares no methods on HealthStub (grpc sets them in __init__)
+        reply = health_pb2_grpc.HealthStub(channel).Check(request, timeout=5)  # type: ignore[attr-defined]
         return bool(reply.status == health_pb2.HealthCheckResponse.SERVING)

@@ -23,6 +23,8 @@ from daffi_codegen.drift import classify
 from daffi_codegen.listing import as_json, as_table
 from daffi_codegen.render import LOCK_FILE, MARKER, render_files
 
+__all__ = ["main", "package_name_problem"]
+
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(

@@ -14,6 +14,8 @@ from daffi_core.security import ClientSecurity
 from daffi_core.transport import resolve_transport
 from daffi_core.transport.ask import ask
 
+__all__ = ["CollectError", "PATIENCE", "fetch_catalog", "select"]
+
 log = logging.getLogger("daffi.codegen")
 #: Seconds of waiting after which ``fetch_catalog`` says, once, what it is waiting for.
 PATIENCE = 1.0

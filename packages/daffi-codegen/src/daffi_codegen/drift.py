@@ -6,6 +6,8 @@ from typing import Any
 
 from daffi_core.contract import Change, compare
 
+__all__ = ["classify"]
+
 Lock = dict[str, Any]
 
 

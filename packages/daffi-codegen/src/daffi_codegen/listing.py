@@ -9,6 +9,8 @@ from daffi_core.signature import render
 
 from daffi_codegen.render import lock_of
 
+__all__ = ["as_json", "as_table"]
+
 
 def as_table(nodes: list[pb.NodeInfo]) -> str:
     rows = [("PROCESS", "CALLBACK", "SIGNATURE", "DOC")]

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import dataclasses
 import logging
 import os
 import signal
 import sys
+
+__all__ = ["inspect", "main", "serve"]
 
 # gRPC's C core prints its own error lines for a failed bind; the command prints one clear line instead.
 os.environ.setdefault("GRPC_VERBOSITY", "NONE")
@@ -200,9 +201,7 @@ def _listen_address(args: argparse.Namespace) -> Address:
     host = args.host
     if args.port is not None and host is None and args.unix_sock_path is None:
         host = "localhost"
-    if args.port == 0:  # Address.resolve refuses 0, which is a port to connect to: resolve the rest
-        return dataclasses.replace(Address.resolve(host, 1, args.unix_sock_path), port=0)
-    return Address.resolve(host, args.port, args.unix_sock_path)
+    return Address.resolve(host, args.port, args.unix_sock_path, listen=True)
 
 
 def _log_options(env: EnvDefaults) -> None:
@@ -245,6 +244,3 @@ def inspect(argv: list[str]) -> int:
     except BrokenPipeError:  # piped into a reader that stopped early (`| head`): no traceback
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
     return 0
-
-
-__all__ = ["inspect", "main", "serve"]

@@ -9,6 +9,8 @@ from daffi_core.keepalive import DEFAULT_KEEPALIVE
 from daffi_core.security import ServerTLS
 from daffi_core.transport import GRPC
 
+__all__ = ["ServerConfig"]
+
 
 @dataclass(frozen=True)
 class ServerConfig:
@@ -23,6 +25,3 @@ class ServerConfig:
     keepalive: float = DEFAULT_KEEPALIVE
     #: ``"grpc"`` or ``"socket"``, already resolved (``daffi_core.transport.resolve_transport``).
     transport: str = GRPC
-
-
-__all__ = ["ServerConfig"]

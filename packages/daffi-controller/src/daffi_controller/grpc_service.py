@@ -31,6 +31,8 @@ from daffi_controller.config import ServerConfig
 from daffi_controller.registry import Peer
 from daffi_controller.switchboard import Refusal, Switchboard, no_hello
 
+__all__ = ["ControllerServicer", "GrpcFront", "TokenCheck", "register"]
+
 log = logging.getLogger("daffi.controller")
 SERVICE = CONNECT_METHOD.split("/")[1]
 #: A node's stream carries serialized ``Batch`` messages both ways (see ``register``).
@@ -252,6 +254,3 @@ def _bind_reason(address: Address) -> str:
     if address.unix_path is not None:
         return "the path is not usable (check the directory and its permissions)"
     return "the port is already in use or the host is not an address of this machine"
-
-
-__all__ = ["ControllerServicer", "GrpcFront", "TokenCheck", "register"]

@@ -13,6 +13,8 @@ from typing import Any
 from daffi_core.proto import daffi_pb2 as pb
 from daffi_core.signature import render
 
+__all__ = ["SCHEMA", "as_dict", "as_json", "as_text", "signature"]
+
 #: The version of the JSON object's layout.
 SCHEMA = 1
 
@@ -141,6 +143,3 @@ def _duration(seconds: float) -> str:
     if seconds < 1:
         return f"{seconds * 1e3:.1f} ms"
     return f"{seconds:.2f} s"
-
-
-__all__ = ["SCHEMA", "as_dict", "as_json", "as_text", "signature"]

@@ -11,6 +11,8 @@ from daffi_controller.switchboard import Switchboard
 if TYPE_CHECKING:
     from prometheus_client.metrics_core import Metric
 
+__all__ = ["families", "metrics_server"]
+
 
 def families(board: Switchboard) -> list[Metric]:
     """Every family, read from ``board`` now (called in the metrics server's thread)."""
@@ -52,6 +54,3 @@ def families(board: Switchboard) -> list[Metric]:
 def metrics_server(board: Switchboard) -> MetricsServer:
     """A not yet started server of ``board``'s metrics."""
     return MetricsServer(lambda: families(board), "daffi-controller")
-
-
-__all__ = ["families", "metrics_server"]

@@ -11,6 +11,8 @@ from daffi_core import framing
 from daffi_core.framing import Encoded
 from daffi_core.proto import daffi_pb2 as pb
 
+__all__ = ["Peer", "Registry", "Sink"]
+
 
 class Sink(Protocol):
     """Where a node's outgoing frames go: its connection, whatever the transport.
@@ -113,6 +115,3 @@ class Registry:
 
     def catalog(self) -> pb.Catalog:
         return pb.Catalog(nodes=[p.info() for p in sorted(self.nodes.values(), key=lambda p: p.name)])
-
-
-__all__ = ["Peer", "Registry", "Sink"]

@@ -20,10 +20,11 @@ from daffi_core.suggest import callback_hint
 from daffi_controller.registry import Peer, Registry
 from daffi_controller.stats import Stats
 
+__all__ = ["Route", "Router"]
+
 log = logging.getLogger("daffi.controller")
 
 RouteKey = tuple[str, int]  # (caller name, call id)
-M = pb.Message
 _clock = time.perf_counter
 
 
@@ -50,6 +51,8 @@ class Router:
         self._by_caller: dict[str, set[RouteKey]] = {}
         #: Receivers fed since the servicer last looked whose outbox is over its high-water mark.
         self.congested: set[Peer] = set()
+        #: The controller is stopping: nodes leave because of it, not of their own accord.
+        self.closing = False
 
     @property
     def open_calls(self) -> int:
@@ -67,7 +70,7 @@ class Router:
     def handle(self, sender: Peer, msg: pb.Message, raw: memoryview | None = None) -> None:
         """Route ``msg`` from ``sender``; ``raw`` is its serialized form when the batch gave it."""
         kind = msg.kind
-        if kind == M.CALL and not msg.continuation:
+        if kind == pb.Message.CALL and not msg.continuation:
             self._open(sender, msg, raw)
         elif kind in DOWNSTREAM:
             route = self._routes.get((sender.name, msg.call_id))
@@ -89,7 +92,11 @@ class Router:
             self.stats.finished(head.name, _modifier(head), ERROR, 0.0)
             return
         if head.fanout == pb.CallHead.ALL:
-            caller.send(pb.Frame(message=M(kind=M.ACCEPTED, call_id=msg.call_id, targets=[t.name for t in targets])))
+            caller.send(
+                pb.Frame(
+                    message=pb.Message(kind=pb.Message.ACCEPTED, call_id=msg.call_id, targets=[t.name for t in targets])
+                )
+            )
         names = {t.name for t in targets}
         self._routes[key] = Route(head.name, _modifier(head), names)
         self._by_caller.setdefault(caller.name, set()).add(key)
@@ -146,7 +153,7 @@ class Router:
 
     def _upstream(self, callee: Peer, msg: pb.Message, raw: memoryview | None) -> None:
         key = (msg.peer, msg.call_id)
-        if msg.kind == M.REPLY and not msg.more:
+        if msg.kind == pb.Message.REPLY and not msg.more:
             self._settle(key, callee.name, outcome_of(msg.error if msg.HasField("error") else None))
         caller = self.registry.nodes.get(msg.peer)
         if caller is not None:
@@ -174,15 +181,19 @@ class Router:
                     del self._by_caller[key[0]]
 
     def drop_node(self, name: str) -> None:
-        """Fail the calls a departed node owed, and cancel the calls it had made."""
+        """Fail the calls a departed node owed, and cancel the calls it had made.
+
+        While the controller stops, its callers are not told that ``name`` stopped: it did not, and
+        their own connection ends next, which tells them the controller went away.
+        """
         for key in list(self._by_callee.get(name, ())):
             caller = self.registry.nodes.get(key[0])
             self._settle(key, name, STOPPED)
-            if caller is not None:
+            if caller is not None and not self.closing:
                 caller.send(
                     pb.Frame(
-                        message=M(
-                            kind=M.REPLY,
+                        message=pb.Message(
+                            kind=pb.Message.REPLY,
                             call_id=key[1],
                             peer=name,
                             error=pb.Error(
@@ -195,7 +206,7 @@ class Router:
             route = self._routes.get(key)
             if route is None:
                 continue
-            cancel = framing.frame(pb.Frame(message=M(kind=M.CANCEL, call_id=key[1], peer=name)))
+            cancel = framing.frame(pb.Frame(message=pb.Message(kind=pb.Message.CANCEL, call_id=key[1], peer=name)))
             self._deliver(cancel, route.targets)
             for target in list(route.targets):
                 self._settle(key, target, STOPPED)
@@ -215,8 +226,8 @@ class Router:
     def _fail(caller: Peer, call_id: int, kind: pb.Error.Kind.ValueType, message: str) -> None:
         caller.send(
             pb.Frame(
-                message=M(
-                    kind=M.REPLY,
+                message=pb.Message(
+                    kind=pb.Message.REPLY,
                     call_id=call_id,
                     error=pb.Error(kind=kind, type_name="GlobalContextError", message=message),
                 )
@@ -236,6 +247,3 @@ def _relayed(msg: pb.Message, raw: memoryview | None, peer: str) -> Encoded:
         return framing.forward(raw, peer)
     msg.peer = peer
     return framing.reencoded(msg)
-
-
-__all__ = ["Route", "Router"]

@@ -22,6 +22,8 @@ from daffi_controller.config import ServerConfig
 from daffi_controller.socket_service import SocketFront
 from daffi_controller.switchboard import Switchboard
 
+__all__ = ["ControllerServer"]
+
 log = logging.getLogger("daffi.controller")
 
 
@@ -91,6 +93,7 @@ class ControllerServer:
         if metrics is not None:
             metrics.close()
         if front is not None:
+            self.board.close()
             await front.stop(grace)
         if self.address.unix_path is not None:
             with contextlib.suppress(FileNotFoundError):
@@ -143,6 +146,3 @@ def _claim_unix_path(address: Address) -> None:
     finally:
         probe.close()
     raise InitializationError(f"cannot listen on {path}: another controller is already listening there")
-
-
-__all__ = ["ControllerServer"]

@@ -24,6 +24,8 @@ from daffi_controller.config import ServerConfig
 from daffi_controller.registry import Peer
 from daffi_controller.switchboard import Refusal, Switchboard, no_hello
 
+__all__ = ["Flusher", "NodeSession", "SocketFront", "SocketService", "SocketSink"]
+
 log = logging.getLogger("daffi.controller")
 
 
@@ -256,6 +258,3 @@ class SocketFront:
         self.service.close()
         with contextlib.suppress(asyncio.TimeoutError):
             await asyncio.wait_for(asyncio.gather(*(s.wait_closed() for s in self._servers)), grace)
-
-
-__all__ = ["Flusher", "NodeSession", "SocketFront", "SocketService", "SocketSink"]

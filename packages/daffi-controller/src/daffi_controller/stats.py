@@ -5,6 +5,8 @@ from __future__ import annotations
 from daffi_core.proto import daffi_pb2 as pb
 from daffi_core.stats import Tally
 
+__all__ = ["Stats"]
+
 
 class Stats:
     """Finished calls by (callback, modifier, outcome) with durations per callback; bytes; pauses."""
@@ -27,6 +29,3 @@ class Stats:
             pb.CallCount(callback=key[0], modifier=key[1], outcome=key[2], count=n, seconds=seconds[key])
             for key, n in sorted(dict(self.tally.calls).items())
         ]
-
-
-__all__ = ["Stats"]

@@ -21,6 +21,8 @@ from daffi_controller.registry import Peer, Registry
 from daffi_controller.router import Router
 from daffi_controller.stats import Stats
 
+__all__ = ["Refusal", "Switchboard", "no_hello"]
+
 log = logging.getLogger("daffi.controller")
 #: Batches larger than this are forwarded as views of their bytes (see ``Switchboard.receive``).
 VIEWS_FROM = 16 * 1024
@@ -114,6 +116,10 @@ class Switchboard:
             other.send(frame)
         log.info("node %r left: %s", peer.name, reason)
 
+    def close(self) -> None:
+        """The controller is stopping: every node leaves next (see ``Router.drop_node``)."""
+        self.router.closing = True
+
     # -- traffic
     def receive(self, peer: Peer, raw: bytes | bytearray) -> list[Peer]:
         """Dispatch one serialized ``Batch`` from ``peer``; the receivers it fed that are now behind.
@@ -197,6 +203,3 @@ class Switchboard:
             protocol_version=PROTOCOL_VERSION,
             nodes=len(self.registry.nodes),
         )
-
-
-__all__ = ["Refusal", "Switchboard", "no_hello"]

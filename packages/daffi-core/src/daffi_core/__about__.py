@@ -1,3 +1,5 @@
+__all__ = ["__version__"]
+
 # The version of all four daffi distributions is defined here, once. They share one version
 # and pin each other exactly, and each sdist must build on its own, so every wheel reads its
 # version from a file inside its own folder: the other three `__about__.py` files and the pins

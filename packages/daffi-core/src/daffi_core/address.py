@@ -10,6 +10,8 @@ from pathlib import Path
 
 from daffi_core.errors import InitializationError
 
+__all__ = ["MAX_UNIX_PATH_BYTES", "Address", "check_unix_path_length", "default_unix_socket_path"]
+
 #: The longest UNIX socket path the system takes, in bytes: ``sizeof(sockaddr_un.sun_path)`` less
 #: its terminating NUL, 107 on Linux (and Windows), 103 on macOS and the BSDs.
 MAX_UNIX_PATH_BYTES = 103 if sys.platform == "darwin" or "bsd" in sys.platform else 107
@@ -29,8 +31,18 @@ class Address:
     unix_path: Path | None = None
 
     @classmethod
-    def resolve(cls, host: str | None, port: int | None, unix_sock_path: str | os.PathLike[str] | None) -> Address:
-        """Build an address from user arguments; neither host nor port means the default socket."""
+    def resolve(
+        cls,
+        host: str | None,
+        port: int | None,
+        unix_sock_path: str | os.PathLike[str] | None,
+        *,
+        listen: bool = False,
+    ) -> Address:
+        """Build an address from user arguments; neither host nor port means the default socket.
+
+        ``listen``: the address is one to listen on, where port 0 means a free one.
+        """
         if unix_sock_path is not None and (host is not None or port is not None):
             raise InitializationError("give either host/port or unix_sock_path, not both")
         if host is None and port is None:
@@ -40,8 +52,9 @@ class Address:
             return cls(unix_path=path)
         if port is None:
             raise InitializationError(f"host {host!r} was given without a port: pass port=...")
-        if not isinstance(port, int) or isinstance(port, bool) or not 0 < port < 65536:
-            raise InitializationError(f"port must be an integer from 1 to 65535, not {port!r}")
+        lowest = 0 if listen else 1
+        if not isinstance(port, int) or isinstance(port, bool) or not lowest <= port < 65536:
+            raise InitializationError(f"port must be an integer from {lowest} to 65535, not {port!r}")
         return cls(host=host or "localhost", port=port)
 
     @property
@@ -84,6 +97,3 @@ def check_unix_path_length(path: Path, default: bool = False) -> None:
         f"the UNIX socket path {path} is {size} bytes long, over the system's limit of "
         f"{MAX_UNIX_PATH_BYTES} bytes for a socket path: {fix}"
     )
-
-
-__all__ = ["MAX_UNIX_PATH_BYTES", "Address", "check_unix_path_length", "default_unix_socket_path"]

@@ -18,6 +18,17 @@ from daffi_core.address import Address
 from daffi_core.errors import InitializationError
 from daffi_core.security import ClientSecurity, ClientTLS, resolve_token
 
+__all__ = [
+    "ADDRESS_OPTIONS",
+    "ENV_PREFIX",
+    "EnvDefaults",
+    "add_client_security",
+    "add_controller_options",
+    "client_security",
+    "controller_address",
+    "env_name",
+]
+
 #: The prefix of the environment variable of a flag: ``--unix-sock-path`` is ``DAFFI_UNIX_SOCK_PATH``.
 ENV_PREFIX = "DAFFI_"
 #: How a switch (``--require-client-cert``) is spelled on or off in its environment variable.
@@ -170,15 +181,3 @@ def client_security(args: argparse.Namespace) -> ClientSecurity:
         tls = ClientTLS(args.ssl_ca, args.ssl_certificate, args.ssl_key)
         tls.check()
     return ClientSecurity(resolve_token(token_file=args.token_file), tls)
-
-
-__all__ = [
-    "ADDRESS_OPTIONS",
-    "ENV_PREFIX",
-    "EnvDefaults",
-    "add_client_security",
-    "add_controller_options",
-    "client_security",
-    "controller_address",
-    "env_name",
-]

@@ -16,6 +16,8 @@ from typing import Any
 
 from daffi_core.proto import daffi_pb2 as pb
 
+__all__ = ["Change", "Entry", "compare", "decode", "encode", "entry", "fingerprint", "stripped"]
+
 Entry = dict[str, Any]
 _KIND = pb.Parameter.Kind
 _OPTIONAL_KINDS = ("VAR_POSITIONAL", "VAR_KEYWORD")
@@ -134,6 +136,3 @@ def decode(text: str) -> pb.CallbackSignature:
     if not sig.name:
         raise ValueError(f"not a daffi contract: {text[:40]!r}")
     return sig
-
-
-__all__ = ["Change", "Entry", "compare", "decode", "encode", "entry", "fingerprint", "stripped"]

@@ -4,7 +4,8 @@
 DaffiError
  ├── InitializationError        daffi cannot start as configured
  ├── GlobalContextError         bad use of a call
- │    └── SignatureMismatch      a stub no longer fits the callee's signature (regenerate it)
+ │    ├── SignatureMismatch      a stub no longer fits the callee's signature (regenerate it)
+ │    └── UnableToFindCandidate  no other node offers the callback (defined in daffi)
  ├── PendingCallsLimitExceeded  Global(max_pending_calls=N) calls are open already
  ├── RemoteCallError            the remote callback raised
  ├── TimeoutError               (also a builtins.TimeoutError)
@@ -12,14 +13,29 @@ DaffiError
  └── TransportError             a connection cannot carry frames (inside transports; callers
       │                         see RemoteStoppedUnexpectedly or InitializationError instead)
       ├── ConnectionRefused     the other side refused: token, TLS, protocol or transport mismatch
-      ├── ProtocolViolation     bytes that are not the transport's protocol
-      └── FrameTooLarge         a frame over the transport's limit
+      └── ProtocolViolation     bytes that are not the transport's protocol
+           └── FrameTooLarge    a frame over the transport's limit
 ```
 """
 
 from __future__ import annotations
 
 import builtins
+
+__all__ = [
+    "ConnectionRefused",
+    "DaffiError",
+    "FrameTooLarge",
+    "GlobalContextError",
+    "InitializationError",
+    "PendingCallsLimitExceeded",
+    "ProtocolViolation",
+    "RemoteCallError",
+    "RemoteStoppedUnexpectedly",
+    "SignatureMismatch",
+    "TimeoutError",
+    "TransportError",
+]
 
 
 class DaffiError(Exception):
@@ -97,19 +113,3 @@ class FrameTooLarge(ProtocolViolation):
         super().__init__(f"a frame of {size:,} bytes exceeds the limit of {limit:,} bytes", 8)  # RESOURCE_EXHAUSTED
         self.size = size
         self.limit = limit
-
-
-__all__ = [
-    "ConnectionRefused",
-    "DaffiError",
-    "FrameTooLarge",
-    "GlobalContextError",
-    "InitializationError",
-    "PendingCallsLimitExceeded",
-    "ProtocolViolation",
-    "RemoteCallError",
-    "RemoteStoppedUnexpectedly",
-    "SignatureMismatch",
-    "TimeoutError",
-    "TransportError",
-]

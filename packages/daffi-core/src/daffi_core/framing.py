@@ -15,6 +15,8 @@ from typing import NamedTuple
 
 from daffi_core.proto import daffi_pb2 as pb
 
+__all__ = ["Buffer", "Encoded", "batch", "forward", "frame", "message", "message_views", "reencoded", "varint"]
+
 Buffer = bytes | memoryview
 
 _LEN = 2  # wire type of length-delimited fields
@@ -131,6 +133,3 @@ def _read_varint(view: memoryview, at: int) -> tuple[int, int]:
         if not byte & 0x80:
             return value, at
         shift += 7
-
-
-__all__ = ["Buffer", "Encoded", "batch", "forward", "frame", "message", "message_views", "reencoded", "varint"]

@@ -14,6 +14,16 @@ import os
 
 from daffi_core.errors import InitializationError
 
+__all__ = [
+    "DEFAULT_KEEPALIVE",
+    "KEEPALIVE_ENV",
+    "MAX_KEEPALIVE",
+    "MIN_KEEPALIVE",
+    "detection_bound",
+    "keepalive_timeout",
+    "resolve_keepalive",
+]
+
 #: Seconds between keepalive pings when nothing is configured.
 DEFAULT_KEEPALIVE = 20.0
 #: The shortest keepalive accepted (seconds); a gRPC server permits pings this often from any node.
@@ -54,14 +64,3 @@ def keepalive_timeout(keepalive: float) -> float:
 def detection_bound(keepalive: float) -> float:
     """Seconds within which a side with this keepalive notices a silent cut (next ping + its timeout)."""
     return keepalive + keepalive_timeout(keepalive)
-
-
-__all__ = [
-    "DEFAULT_KEEPALIVE",
-    "KEEPALIVE_ENV",
-    "MAX_KEEPALIVE",
-    "MIN_KEEPALIVE",
-    "detection_bound",
-    "keepalive_timeout",
-    "resolve_keepalive",
-]

@@ -15,6 +15,8 @@ from __future__ import annotations
 import logging
 from typing import TextIO
 
+__all__ = ["LEVELS", "LOG_FORMAT", "configure"]
+
 #: Local time, level, logger name, message.
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 #: The levels the commands' ``--log-level`` accepts (in any case).
@@ -27,6 +29,3 @@ def configure(level: str | int = "INFO", stream: TextIO | None = None) -> None:
     if isinstance(level, str):
         level = level.upper()
     logging.basicConfig(level=level, format=LOG_FORMAT, stream=stream)
-
-
-__all__ = ["LEVELS", "LOG_FORMAT", "configure"]

@@ -20,6 +20,8 @@ if TYPE_CHECKING:
 
     from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamily, Metric
 
+__all__ = ["DEFAULT_METRICS_HOST", "MetricsServer", "counter", "gauge", "histogram"]
+
 Family = TypeVar("Family", "CounterMetricFamily", "GaugeMetricFamily")
 #: The default host of a metrics endpoint: loopback, never every interface.
 DEFAULT_METRICS_HOST = "127.0.0.1"
@@ -114,6 +116,3 @@ def histogram(name: str, doc: str, labels: Iterable[str], values: Mapping[tuple[
             buckets.append(("+Inf" if bound == float("inf") else repr(bound), float(running)))
         family.add_metric(list(key), buckets, durations.total)
     return family
-
-
-__all__ = ["DEFAULT_METRICS_HOST", "MetricsServer", "counter", "gauge", "histogram"]

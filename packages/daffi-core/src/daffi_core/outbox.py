@@ -12,6 +12,8 @@ import asyncio
 from daffi_core.framing import Encoded, batch
 from daffi_core.protocol import BATCH_BYTES, QUEUE_HIGH_BYTES, QUEUE_LOW_BYTES
 
+__all__ = ["Outbox"]
+
 _CLOSE = object()
 
 
@@ -82,6 +84,3 @@ class Outbox:
         if self._queued <= QUEUE_LOW_BYTES:
             self._wake_drained()
         return batch(frames)
-
-
-__all__ = ["Outbox"]

@@ -4,6 +4,22 @@ from __future__ import annotations
 
 from daffi_core.proto import daffi_pb2 as pb
 
+__all__ = [
+    "BATCH_BYTES",
+    "CATALOG_METHOD",
+    "CHUNK_SIZE",
+    "CONNECT_METHOD",
+    "HEALTH_METHOD",
+    "INSPECT_METHOD",
+    "DOWNSTREAM",
+    "MAX_MESSAGE_BYTES",
+    "PROTOCOL_VERSION",
+    "QUEUE_HIGH_BYTES",
+    "QUEUE_LOW_BYTES",
+    "UPSTREAM",
+    "Kind",
+]
+
 #: Bumped on any incompatible change of ``proto/daffi.proto``; the handshake refuses a mismatch.
 PROTOCOL_VERSION = 1
 
@@ -31,19 +47,3 @@ INSPECT_METHOD = "/daffi.v1.Controller/Inspect"
 Kind = pb.Message.Kind
 DOWNSTREAM = frozenset({pb.Message.CALL, pb.Message.ITEM, pb.Message.END, pb.Message.CANCEL, pb.Message.ACK_YIELDS})
 UPSTREAM = frozenset({pb.Message.REPLY, pb.Message.YIELD, pb.Message.ACK_ITEMS})
-
-__all__ = [
-    "BATCH_BYTES",
-    "CATALOG_METHOD",
-    "CHUNK_SIZE",
-    "CONNECT_METHOD",
-    "HEALTH_METHOD",
-    "INSPECT_METHOD",
-    "DOWNSTREAM",
-    "MAX_MESSAGE_BYTES",
-    "PROTOCOL_VERSION",
-    "QUEUE_HIGH_BYTES",
-    "QUEUE_LOW_BYTES",
-    "UPSTREAM",
-    "Kind",
-]

@@ -15,6 +15,18 @@ from pathlib import Path
 
 from daffi_core.errors import InitializationError
 
+__all__ = [
+    "ALPN",
+    "TOKEN_ENV",
+    "TOKEN_METADATA",
+    "TOKEN_REFUSAL",
+    "ClientSecurity",
+    "ClientTLS",
+    "ServerTLS",
+    "read_pem",
+    "resolve_token",
+]
+
 #: gRPC metadata key carrying the token.
 TOKEN_METADATA = "x-daffi-token"
 #: Environment variable read when no token is given explicitly.
@@ -132,16 +144,3 @@ class ClientSecurity:
     def metadata(self) -> tuple[tuple[str, str], ...]:
         """The token as gRPC metadata."""
         return ((TOKEN_METADATA, self.token),) if self.token else ()
-
-
-__all__ = [
-    "ALPN",
-    "TOKEN_ENV",
-    "TOKEN_METADATA",
-    "TOKEN_REFUSAL",
-    "ClientSecurity",
-    "ClientTLS",
-    "ServerTLS",
-    "read_pem",
-    "resolve_token",
-]

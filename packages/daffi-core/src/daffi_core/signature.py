@@ -18,6 +18,8 @@ from typing import Any
 
 from daffi_core.proto import daffi_pb2 as pb
 
+__all__ = ["G_PARAMETER", "annotation", "describe", "render", "to_inspect"]
+
 #: A callback parameter of this name receives the callee's ``Global`` and is not announced.
 G_PARAMETER = "g"
 
@@ -229,6 +231,3 @@ def _safe_repr(value: object) -> str:
         return repr(value)
     except Exception:  # a default whose __repr__ fails still has to be announced
         return f"<{type(value).__name__}>"
-
-
-__all__ = ["G_PARAMETER", "annotation", "describe", "render", "to_inspect"]

@@ -12,13 +12,14 @@ from dataclasses import dataclass, field
 
 from daffi_core.proto import daffi_pb2 as pb
 
+__all__ = ["BUCKETS", "DEFAULT_MODIFIER", "ERROR", "OK", "STOPPED", "TIMEOUT", "Durations", "Tally", "outcome_of"]
+
 #: Upper bounds (seconds) of the call-duration histogram: a loopback call takes tens of µs.
 BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 60.0)
 OK, ERROR, TIMEOUT, STOPPED = "ok", "error", "timeout", "stopped"
 #: The modifier of a call whose header names none (FG sends nothing: empty fields cost bytes).
 DEFAULT_MODIFIER = "FG"
-_E = pb.Error
-_OUTCOME_OF_ERROR = {_E.TIMEOUT: TIMEOUT, _E.REMOTE_STOPPED: STOPPED, _E.CANCELLED: STOPPED}
+_OUTCOME_OF_ERROR = {pb.Error.TIMEOUT: TIMEOUT, pb.Error.REMOTE_STOPPED: STOPPED, pb.Error.CANCELLED: STOPPED}
 
 
 def outcome_of(error: pb.Error | None) -> str:
@@ -54,6 +55,3 @@ class Tally:
         if durations is None:
             durations = self.durations[histogram_key] = Durations()
         durations.observe(seconds)
-
-
-__all__ = ["BUCKETS", "DEFAULT_MODIFIER", "ERROR", "OK", "STOPPED", "TIMEOUT", "Durations", "Tally", "outcome_of"]

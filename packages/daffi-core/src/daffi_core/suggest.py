@@ -5,6 +5,8 @@ from __future__ import annotations
 import difflib
 from collections.abc import Iterable
 
+__all__ = ["callback_hint", "close_names"]
+
 #: Names at most this many are suggested, the closest first.
 MAX_SUGGESTIONS = 3
 #: How alike a name must be to be suggested (``difflib.get_close_matches``'s cutoff).
@@ -33,6 +35,3 @@ def callback_hint(name: str, known: Iterable[str], wait: bool = True) -> str:
             f"wait for it with g.wait_function({name!r})"
         )
     return " ".join(parts)
-
-
-__all__ = ["callback_hint", "close_names"]

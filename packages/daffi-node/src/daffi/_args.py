@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
+__all__ = ["Args"]
 
 
 class Args:
     """Positional and keyword arguments for a callback, from an ``args_from_body`` fetcher or a stream."""
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
+    def __init__(self, *args: object, **kwargs: object) -> None:
         self.args = args
         self.kwargs = kwargs
 
@@ -20,6 +20,3 @@ class Args:
         return isinstance(other, Args) and (self.args, self.kwargs) == (other.args, other.kwargs)
 
     __hash__ = None  # type: ignore[assignment]  # holds lists and dicts: unhashable
-
-
-__all__ = ["Args"]

@@ -8,9 +8,11 @@ import threading
 from collections.abc import Callable
 from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
-from typing import Any, TypeVar
+from typing import Protocol, TypeVar
 
 from daffi_core.errors import TimeoutError
+
+__all__ = ["Block", "Condition", "async_library", "interrupted", "wait", "wait_async"]
 
 T = TypeVar("T")
 
@@ -47,8 +49,10 @@ def interrupted(interrupt: KeyboardInterrupt) -> None:
     interrupt.__suppress_context__ = True
 
 
-#: How a thread blocks for a future: ``Future.result``, or a link's ``wait`` (which may read meanwhile).
-Block = Callable[[Future[Any], "float | None"], Any]
+class Block(Protocol):
+    """How a thread blocks for a future: ``Future.result``, or a link's ``wait`` (which may read meanwhile)."""
+
+    def __call__(self, future: Future[T], timeout: float | None, /) -> T: ...
 
 
 def wait(future: Future[T], timeout: float | None, what: str, block: Block | None = None) -> T:
@@ -83,7 +87,7 @@ async def _wait_trio(future: Future[T], timeout: float | None, what: str) -> T:
     token = trio.lowlevel.current_trio_token()
     done = trio.Event()
 
-    def wake(_: Future[Any]) -> None:
+    def wake(_: Future[T]) -> None:
         try:
             token.run_sync_soon(done.set)
         except trio.RunFinishedError:

@@ -21,9 +21,9 @@ import signal
 import threading
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from concurrent.futures import Future
-from typing import Any
+from typing import Any, cast
 
 from daffi_core.errors import GlobalContextError
 from daffi_core.proto import daffi_pb2 as pb
@@ -35,18 +35,17 @@ from daffi._contract import ContractCheck
 from daffi._credit import Credit
 from daffi._link import Link
 from daffi._observe import Job, Observer, Served
-from daffi._registry import REGISTRY, LocalCallback
+from daffi._registry import REGISTRY, LocalCallback, UserFunction
 from daffi._runtime import Timer
 from daffi._scheduler import Scheduler
 from daffi._wire import Assembler, frames
 from daffi._workers import AsyncRunner, DaemonPool, Escaped
 
+__all__ = ["Callee", "INLINE_LIMIT", "Payload", "Running", "STREAM_ACK_EVERY", "YIELD_WINDOW"]
+
 log = logging.getLogger("daffi.node")
 #: Seconds between answering a stop request (``kill_all``) and signalling this process.
 _STOP_DELAY = 0.2
-M = pb.Message
-H = pb.CallHead
-E = pb.Error
 #: Generator items a callee may send beyond what the consumer acknowledged.
 YIELD_WINDOW = 256
 #: A stream receiver acknowledges every this many items.
@@ -77,7 +76,7 @@ class Running:
         self.timer: Timer | None = None
         self.future: Future[Payload] | None = None  # a plain call's work (cancelling it stops an async callback)
         self.credit: Credit | None = None
-        self.items: queue.SimpleQueue[Any] | None = None
+        self.items: queue.SimpleQueue[Payload | object] | None = None  # ITEM payloads, then _END
         self.cancelled = False
 
     def cancel(self) -> None:
@@ -103,7 +102,7 @@ class Callee:
     """Serves the calls other nodes make to this node's callbacks (``observer``: metrics, tracing)."""
 
     def __init__(
-        self, link: Link, pool: DaemonPool, runner: AsyncRunner, owner: Any, observer: Observer | None = None
+        self, link: Link, pool: DaemonPool, runner: AsyncRunner, owner: object, observer: Observer | None = None
     ) -> None:
         self._link = link
         self._observer = observer
@@ -121,16 +120,16 @@ class Callee:
     # -- the thread delivering frames
     def on_message(self, msg: pb.Message) -> None:
         kind = msg.kind
-        if kind == M.CALL and not msg.more and not msg.continuation:
+        if kind == pb.Message.CALL and not msg.more and not msg.continuation:
             head = msg.head
-            if head.action == H.RUN and not head.eta:
+            if head.action == pb.CallHead.RUN and not head.eta:
                 cb = REGISTRY.get(head.name)
                 if cb is not None and not cb.is_generator:
                     if head.fingerprint and self._refused(msg.peer, msg.call_id, head, cb):
                         return
                     self._serve_plain(msg.peer, msg.call_id, cb, head, msg.payload, msg.encoding)
                     return
-        elif kind == M.CANCEL:
+        elif kind == pb.Message.CANCEL:
             running = self._running.get((msg.peer, msg.call_id))
             if running is not None and running.plain:
                 running.cancel()
@@ -208,18 +207,18 @@ class Callee:
         key = (msg.peer, msg.call_id)
         kind = msg.kind
         running = self._running.get(key)
-        if kind == M.CANCEL:
+        if kind == pb.Message.CANCEL:
             self._assembler.drop(msg.peer, msg.call_id)  # a payload that will never be finished
             if running is not None:
                 running.cancel()
                 if running.task is None:  # a plain call has no task to answer for it
                     self._settle(key, running, asyncio.CancelledError())
             return
-        if kind == M.ACK_YIELDS:
+        if kind == pb.Message.ACK_YIELDS:
             if running is not None and running.credit is not None:
                 running.credit.grant(msg.count)
             return
-        if kind == M.END:
+        if kind == pb.Message.END:
             if running is not None and running.items is not None:
                 running.items.put(_END)
             return
@@ -227,17 +226,17 @@ class Callee:
         if whole is None:
             return
         first, payload = whole
-        if kind == M.ITEM:
+        if kind == pb.Message.ITEM:
             if running is not None and running.items is not None:
                 running.items.put((payload, first.encoding))
-        elif kind == M.CALL:
+        elif kind == pb.Message.CALL:
             self._start(first, payload)
 
     def _start(self, first: pb.Message, payload: bytes) -> None:
         head, peer, call_id = first.head, first.peer, first.call_id
         key = (peer, call_id)
         running = Running()
-        if head.action == H.SYSTEM:
+        if head.action == pb.CallHead.SYSTEM:
             coro = self._system(peer, call_id, head.name, payload, first.encoding)
         else:
             cb = REGISTRY.get(head.name)
@@ -245,8 +244,8 @@ class Callee:
                 self._reply_error(
                     peer,
                     call_id,
-                    E(
-                        kind=E.UNKNOWN_CALLBACK,
+                    pb.Error(
+                        kind=pb.Error.UNKNOWN_CALLBACK,
                         type_name="GlobalContextError",
                         message=f"node {self._link.process_name!r} has no callback {head.name!r}",
                     ),
@@ -254,12 +253,12 @@ class Callee:
                 return
             if head.fingerprint and self._refused(peer, call_id, head, cb):
                 return
-            if self._observer is not None and (head.action == H.STREAM or cb.is_generator):
+            if self._observer is not None and (head.action == pb.CallHead.STREAM or cb.is_generator):
                 running.served = self._observer.serving(head, peer)  # plain calls: in _serve_plain
-            if head.action == H.STREAM:
+            if head.action == pb.CallHead.STREAM:
                 running.items = queue.SimpleQueue()
                 coro = self._serve_stream(running, cb, peer, call_id)
-            elif head.action == H.SCHEDULE:
+            elif head.action == pb.CallHead.SCHEDULE:
                 coro = self._schedule(cb, head, peer, call_id, payload, first.encoding)
             elif cb.is_generator:
                 running.credit = Credit(YIELD_WINDOW)
@@ -277,7 +276,7 @@ class Callee:
         self._running[key] = running
         running.task = asyncio.get_running_loop().create_task(self._guard(key, running, coro))
 
-    async def _guard(self, key: tuple[str, int], running: Running, coro: Any) -> None:
+    async def _guard(self, key: tuple[str, int], running: Running, coro: Awaitable[object]) -> None:
         """Run one call's coroutine; whatever happens, the caller gets exactly one REPLY."""
         outcome = OK
         try:
@@ -333,9 +332,9 @@ class Callee:
         assert credit is not None
         send = self._link.send
 
-        def emit(item: Any) -> None:
+        def emit(item: object) -> None:
             data, enc = _dumps(item)
-            send(frames(M.YIELD, call_id, peer, data, enc))
+            send(frames(pb.Message.YIELD, call_id, peer, data, enc))
 
         if cb.is_async:
 
@@ -384,7 +383,7 @@ class Callee:
                 frame = items.get()
                 if frame is _END or running.cancelled:
                     return processed
-                for item in _serde.loads(*frame):  # an ITEM frame carries a list of stream items
+                for item in _serde.loads(*cast(Payload, frame)):  # an ITEM frame carries a list of stream items
                     if running.cancelled:
                         return processed
                     args, kwargs = _unpack(cb, item)
@@ -396,18 +395,18 @@ class Callee:
                         fn(*args, **kwargs)
                     processed += 1
                     if processed % STREAM_ACK_EVERY == 0:
-                        send(frames(M.ACK_ITEMS, call_id, peer, count=processed))
+                        send(frames(pb.Message.ACK_ITEMS, call_id, peer, count=processed))
 
         await asyncio.wrap_future(self._pool.submit(_scoped(running.served, consume)))
         self._reply(peer, call_id)
 
     async def _system(self, peer: str, call_id: int, name: str, payload: bytes, encoding: int) -> None:
-        arg: Any = _serde.loads(payload, encoding) if encoding else None
-        value: Any
+        arg: Any = _serde.loads(payload, encoding) if encoding else None  # the user's: a function and arguments
+        value: object
         if name == "transfer_and_call":
             func, args, kwargs = arg
             if asyncio.iscoroutinefunction(func):
-                future: Future[Any] = self._runner.submit(lambda: func(*args, **kwargs))
+                future: Future[object] = self._runner.submit(lambda: func(*args, **kwargs))
             else:
                 future = self._pool.submit(lambda: func(*args, **kwargs))
             value = await asyncio.wrap_future(future)
@@ -429,7 +428,7 @@ class Callee:
     def _run(
         self,
         cb: LocalCallback,
-        call: Callable[[Callable[..., Any]], Any],
+        call: Callable[[UserFunction], Any],  # the callback's result (or, async, its coroutine)
         return_result: bool,
         served: Served | None = None,
     ) -> Future[Payload]:
@@ -459,13 +458,13 @@ class Callee:
             raise _Expired(f"callback {name!r} did not finish within {timeout} s on the callee") from None
 
     def _reply(self, peer: str, call_id: int, payload: bytes = b"", encoding: int = 0) -> None:
-        self._link.send(frames(M.REPLY, call_id, peer, payload, encoding))
+        self._link.send(frames(pb.Message.REPLY, call_id, peer, payload, encoding))
 
     def _reply_error(self, peer: str, call_id: int, error: pb.Error) -> None:
-        self._link.send(frames(M.REPLY, call_id, peer, error=error))
+        self._link.send(frames(pb.Message.REPLY, call_id, peer, error=error))
 
     def drop_all(self) -> None:
-        """The connection is gone: stop serving its calls (scheduled tasks go on). Any thread."""
+        """The connection is gone: stop serving its calls (scheduled tasks go on). From any thread."""
         with self._lock:
             running, self._running = self._running, {}
         self._link.post(self._assembler.drop)
@@ -482,19 +481,21 @@ def _scoped(served: Served | None, job: Job) -> Job:
     return job if served is None else served.scoped(job)
 
 
-def _arguments(cb: LocalCallback, payload: bytes, encoding: int, g: Any) -> tuple[tuple[Any, ...], dict[str, Any]]:
+def _arguments(
+    cb: LocalCallback, payload: bytes, encoding: int, g: object
+) -> tuple[tuple[object, ...], dict[str, object]]:
     args, kwargs = _serde.loads(payload, encoding) if encoding else ((), {})
     if cb.takes_g:
         kwargs["g"] = g
     return args, kwargs
 
 
-def _call_with(fn: Callable[..., Any], cb: LocalCallback, payload: bytes, encoding: int, g: Any) -> Any:
+def _call_with(fn: UserFunction, cb: LocalCallback, payload: bytes, encoding: int, g: object) -> Any:
     args, kwargs = _arguments(cb, payload, encoding, g)
     return fn(*args, **kwargs)
 
 
-def _unpack(cb: LocalCallback, item: Any) -> tuple[tuple[Any, ...], dict[str, Any]]:
+def _unpack(cb: LocalCallback, item: object) -> tuple[tuple[object, ...], dict[str, object]]:
     """A stream item as arguments: ``Args`` always, a tuple when the callback takes several."""
     if isinstance(item, Args):
         return item.args, dict(item.kwargs)
@@ -503,7 +504,7 @@ def _unpack(cb: LocalCallback, item: Any) -> tuple[tuple[Any, ...], dict[str, An
     return (item,), {}
 
 
-def _dumps(value: Any) -> Payload:
+def _dumps(value: object) -> Payload:
     try:
         return _serde.dumps(value)
     except Exception as exc:
@@ -519,11 +520,11 @@ _INTERNAL_DIRS = (
 def _error_for(exc: BaseException) -> pb.Error:
     """The wire error a call's failure is answered with."""
     if isinstance(exc, asyncio.CancelledError):
-        return E(kind=E.CANCELLED, message="the call was cancelled")
+        return pb.Error(kind=pb.Error.CANCELLED, message="the call was cancelled")
     if isinstance(exc, _Expired):
-        return E(kind=E.TIMEOUT, type_name="TimeoutError", message=str(exc))
+        return pb.Error(kind=pb.Error.TIMEOUT, type_name="TimeoutError", message=str(exc))
     if isinstance(exc, _NotSerializable):
-        return E(kind=E.SERIALIZATION, type_name=type(exc.__cause__).__name__, message=str(exc))
+        return pb.Error(kind=pb.Error.SERIALIZATION, type_name=type(exc.__cause__).__name__, message=str(exc))
     if isinstance(exc, Escaped):
         return _error_of(exc.original)
     return _error_of(exc)
@@ -539,4 +540,4 @@ def _error_of(exc: BaseException) -> pb.Error:
         message = str(exc)
     except Exception:  # a broken __str__ must not cost the caller its reply
         message = f"<{type(exc).__name__}: str() failed>"
-    return E(kind=E.CALLBACK_RAISED, type_name=type(exc).__name__, message=message, traceback=text)
+    return pb.Error(kind=pb.Error.CALLBACK_RAISED, type_name=type(exc).__name__, message=message, traceback=text)

@@ -13,7 +13,7 @@ import time
 from collections import deque
 from collections.abc import Iterable
 from concurrent.futures import Future
-from typing import Any, Generic, NamedTuple, TypeVar
+from typing import Any, Generic, Literal, NamedTuple, TypeAlias, TypeVar
 
 from daffi_core.errors import DaffiError, PendingCallsLimitExceeded, RemoteStoppedUnexpectedly, TimeoutError
 from daffi_core.framing import Encoded
@@ -21,7 +21,7 @@ from daffi_core.proto import daffi_pb2 as pb
 from daffi_core.stats import ERROR, OK, STOPPED, TIMEOUT, outcome_of
 
 from daffi import _serde
-from daffi._bridge import Condition, wait
+from daffi._bridge import Condition, interrupted, wait
 from daffi._errors import from_wire
 from daffi._link import Link
 from daffi._modifiers import Modifier
@@ -29,8 +29,27 @@ from daffi._observe import Ended, Observer
 from daffi._runtime import Timer
 from daffi._wire import Assembler, frames
 
-M = pb.Message
+__all__ = [
+    "CallKind",
+    "Caller",
+    "ITEMS_PER_FRAME",
+    "ItemQueue",
+    "Pending",
+    "RemoteIterator",
+    "Reply",
+    "SLOW_PRODUCER",
+    "STREAM_WINDOW",
+    "Settled",
+    "YIELD_ACK_EVERY",
+    "call_head",
+    "decode",
+]
+
 Y = TypeVar("Y")
+T = TypeVar("T")
+#: What an open call waits for: one receiver's reply (``"one"``), every receiver's (``"all"``: a
+#: BROADCAST), the items and replies of a STREAM (``"stream"``) or a generator's items (``"gen"``).
+CallKind: TypeAlias = Literal["one", "all", "stream", "gen"]
 #: Items a stream sender may have in flight beyond the slowest receiver's acknowledgement.
 STREAM_WINDOW = 512
 #: Stream items pickled together into one ITEM frame.
@@ -52,8 +71,13 @@ class Reply(NamedTuple):
     error: pb.Error | None
 
 
+#: What an open call's future settles with: the reply, or the replies by receiver (``"all"``, ``"stream"``;
+#: a single reply when the controller refused the call as a whole). None: a STREAM pushed from a thread.
+Settled: TypeAlias = "Reply | dict[str, Reply] | None"
+
+
 def decode(reply: Reply) -> Any:
-    """The value of a reply, or its error raised."""
+    """The value of a reply (the callback's result: a user's value), or its error raised."""
     if reply.error is not None:
         raise from_wire(reply.error, reply.peer)
     if not reply.encoding:
@@ -98,18 +122,21 @@ class ItemQueue:
 class Pending:
     """One open call: what it waits for and what has arrived."""
 
-    def __init__(self, call_id: int, name: str, kind: str, timeout: float | None) -> None:
+    def __init__(self, call_id: int, name: str, kind: CallKind, timeout: float | None) -> None:
         self.call_id = call_id
         self.name = name
-        self.kind = kind  # "one", "all", "stream" or "gen"
+        self.kind = kind
         self.timeout = timeout
-        self.future: Future[Any] = Future()
+        self.future: Future[Settled] = Future()
         self.expected: set[str] | None = None
         self.replies: dict[str, Reply] = {}
         self.acks: dict[str, int] = {}
         self._cond: threading.Condition | None = None
         self.items = ItemQueue() if kind == "gen" else None
         self.timer: Timer | None = None
+        #: An observer's, told the outcome just before the future settles (so a caller that wakes up
+        #: finds it counted; reading the outcome back from the future would take its lock thrice).
+        self.ended: Ended | None = None
 
     @property
     def cond(self) -> threading.Condition:
@@ -138,6 +165,8 @@ class Pending:
             if self.items is not None:
                 self.items.finish(reply)
             if not self.future.done():
+                if self.ended is not None:
+                    self.ended(outcome_of(reply.error))
                 self.future.set_result(reply)
             return True
         with self.cond:
@@ -148,6 +177,8 @@ class Pending:
     def _complete_if_all(self) -> bool:
         if self.expected is not None and self.expected <= self.replies.keys():
             if not self.future.done():
+                if self.ended is not None:
+                    self.ended(_outcome_of_replies(self.replies))
                 self.future.set_result(dict(self.replies))
             return True
         return False
@@ -156,6 +187,8 @@ class Pending:
         if self.items is not None:
             self.items.finish(exc)
         if not self.future.done():
+            if self.ended is not None:
+                self.ended(_outcome_of_exception(exc))
             self.future.set_exception(exc)
         if self._cond is not None:
             with self._cond:
@@ -203,16 +236,17 @@ class _Cancelled(DaffiError):
     """The caller gave up on a call (left a generator early, cancelled it)."""
 
 
-def outcome_of_future(future: Future[Any]) -> str:
-    """The outcome label of a settled call: its exception's kind, or its replies' errors."""
-    exc = future.exception() if not future.cancelled() else None
-    if future.cancelled() or isinstance(exc, _Cancelled | RemoteStoppedUnexpectedly):
+def _outcome_of_exception(exc: BaseException) -> str:
+    """The outcome label of a call that failed with ``exc``."""
+    if isinstance(exc, (_Cancelled, RemoteStoppedUnexpectedly)):
         return STOPPED
-    if exc is not None:
-        return TIMEOUT if isinstance(exc, TimeoutError) else ERROR
-    result = future.result()
-    for reply in result.values() if isinstance(result, dict) else (result,):
-        if reply.error is not None:  # a BROADCAST: the first receiver that failed says how
+    return TIMEOUT if isinstance(exc, TimeoutError) else ERROR
+
+
+def _outcome_of_replies(replies: dict[str, Reply]) -> str:
+    """The outcome label of a call with several receivers: the first receiver that failed says how."""
+    for reply in replies.values():
+        if reply.error is not None:
             return outcome_of(reply.error)
     return OK
 
@@ -233,13 +267,12 @@ class Caller:
         self._assembler = Assembler()
 
     # -- user threads
-    def open(self, head: pb.CallHead, payload: bytes, encoding: int, kind: str, timeout: float | None) -> Pending:
+    def open(self, head: pb.CallHead, payload: bytes, encoding: int, kind: CallKind, timeout: float | None) -> Pending:
         """Send a CALL and return its pending record (failed at once when not connected)."""
         pending = Pending(next(self._ids), head.name, kind, timeout)
         if self._observer is not None:
-            ended = self._observer.calling(head)  # before the head is encoded: it may carry trace context
-            pending.future.add_done_callback(lambda future: _report(ended, future))
-        out = frames(M.CALL, pending.call_id, "", payload, encoding, head=head)
+            pending.ended = self._observer.calling(head)  # before the head is encoded: it may carry trace context
+        out = frames(pb.Message.CALL, pending.call_id, "", payload, encoding, head=head)
         link = self._link
         if not link.connected:
             pending.fail(self._not_connected(pending))
@@ -264,7 +297,7 @@ class Caller:
             f"call to {pending.name!r} failed: not connected to the controller at {self._link.address}"
         )
 
-    def wait(self, future: Future[Any], timeout: float | None) -> Any:
+    def wait(self, future: Future[T], timeout: float | None) -> T:
         """Block for ``future`` (the link may read the connection meanwhile: replies wake no other thread)."""
         return self._link.wait(future, timeout)
 
@@ -278,19 +311,19 @@ class Caller:
         with self._lock:
             was_open = self._pending.pop(pending.call_id, None) is not None
         if was_open:
-            self._link.send(frames(M.CANCEL, pending.call_id, ""))
+            self._link.send(frames(pb.Message.CANCEL, pending.call_id, ""))
         if pending.timer is not None:
             pending.timer.cancel()
         pending.fail(exc or _Cancelled(f"call to {pending.name!r} was cancelled"))
 
-    def push_stream(self, pending: Pending, items: Iterable[Any], timeout: float | None) -> dict[str, Reply]:
+    def push_stream(self, pending: Pending, items: Iterable[object], timeout: float | None) -> Settled:
         """Send every item with credit from the receivers, then END; wait for every receiver's reply.
 
         Items travel in groups (one pickle, one frame per ``ITEMS_PER_FRAME`` items). A producer
         that makes the sender wait (``SLOW_PRODUCER``) flushes each item at once instead, so a
         slow generator's items are not held back.
         """
-        sent, group = 0, []
+        sent, group = 0, list[object]()
         source = iter(items)
         try:
             while True:
@@ -323,18 +356,18 @@ class Caller:
         except BaseException as exc:
             self.cancel(pending, exc if isinstance(exc, DaffiError) else None)
             raise
-        self.send(pending, frames(M.END, pending.call_id, ""))
+        self.send(pending, frames(pb.Message.END, pending.call_id, ""))
         try:
-            replies: dict[str, Reply] = wait(pending.future, timeout, f"STREAM to {pending.name!r}", self.wait)
+            replies = wait(pending.future, timeout, f"STREAM to {pending.name!r}", self.wait)
         except TimeoutError:
             if not pending.done:
                 self.cancel(pending)
             raise
         return replies
 
-    def _send_items(self, pending: Pending, group: list[Any]) -> int:
+    def _send_items(self, pending: Pending, group: list[object]) -> int:
         data, encoding = _serde.dumps(group)
-        self.send(pending, frames(M.ITEM, pending.call_id, "", data, encoding))
+        self.send(pending, frames(pb.Message.ITEM, pending.call_id, "", data, encoding))
         return len(group)
 
     @staticmethod
@@ -347,7 +380,7 @@ class Caller:
         )
 
     def ack_yields(self, pending: Pending, count: int) -> None:
-        self.send(pending, frames(M.ACK_YIELDS, pending.call_id, "", count=count))
+        self.send(pending, frames(pb.Message.ACK_YIELDS, pending.call_id, "", count=count))
 
     # -- the thread delivering frames
     def on_message(self, msg: pb.Message) -> None:
@@ -356,12 +389,12 @@ class Caller:
         if pending is None:
             return
         kind = msg.kind
-        if kind == M.ACK_ITEMS:
+        if kind == pb.Message.ACK_ITEMS:
             with pending.cond:
                 pending.acks[msg.peer] = msg.count
                 pending.cond.notify_all()
             return
-        if kind == M.ACCEPTED:
+        if kind == pb.Message.ACCEPTED:
             if pending.accepted(set(msg.targets)):
                 self._settled(pending)
             return
@@ -374,10 +407,10 @@ class Caller:
         else:
             first, payload = msg, msg.payload
         reply = Reply(first.peer, payload, first.encoding, first.error if first.HasField("error") else None)
-        if kind == M.YIELD:
+        if kind == pb.Message.YIELD:
             if pending.items is not None:
                 pending.items.put(reply)
-        elif kind == M.REPLY and pending.reply(reply):
+        elif kind == pb.Message.REPLY and pending.reply(reply):
             self._settled(pending)
 
     def _settled(self, pending: Pending) -> None:
@@ -408,10 +441,6 @@ class Caller:
         return len(self._pending)
 
 
-def _report(ended: Ended, future: Future[Any]) -> None:
-    ended(outcome_of_future(future))
-
-
 class RemoteIterator(Generic[Y]):
     """Items of a remote generator callback; ``for`` or ``async for``. Leaving early stops the generator."""
 
@@ -426,7 +455,12 @@ class RemoteIterator(Generic[Y]):
 
     def __next__(self) -> Y:
         assert self._pending.items is not None
-        return self._next(self._pending.items.take())
+        try:
+            return self._next(self._pending.items.take())
+        except KeyboardInterrupt as interrupt:  # Ctrl-C: stop the generator; the traceback ends at the caller
+            self.close()
+            interrupted(interrupt)
+            raise
 
     def __aiter__(self) -> RemoteIterator[Y]:
         return self
@@ -461,6 +495,7 @@ class RemoteIterator(Generic[Y]):
                 self._caller.cancel(self._pending)
 
     async def aclose(self) -> None:
+        """``close()`` for ``async for`` code (what ``contextlib.aclosing`` calls)."""
         self.close()
 
     def __enter__(self) -> RemoteIterator[Y]:

@@ -9,6 +9,8 @@ from concurrent.futures import Future
 from daffi_core.contract import fingerprint
 from daffi_core.proto import daffi_pb2 as pb
 
+__all__ = ["Catalog", "Nodes"]
+
 Nodes = dict[str, dict[str, pb.CallbackSignature]]
 
 

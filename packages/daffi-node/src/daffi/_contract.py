@@ -15,8 +15,9 @@ from daffi_core.errors import InitializationError
 from daffi_core.proto import daffi_pb2 as pb
 from daffi_core.signature import render
 
+__all__ = ["Contract", "ContractCheck", "regenerate_command"]
+
 log = logging.getLogger("daffi.node")
-E = pb.Error
 
 
 @dataclass(frozen=True)
@@ -101,7 +102,4 @@ class ContractCheck:
             "regenerate the stubs from the running nodes: "
             + regenerate_command(expected.module if expected is not None else ""),
         ]
-        return E(kind=E.SIGNATURE_MISMATCH, type_name="SignatureMismatch", message="\n".join(lines))
-
-
-__all__ = ["Contract", "ContractCheck", "regenerate_command"]
+        return pb.Error(kind=pb.Error.SIGNATURE_MISMATCH, type_name="SignatureMismatch", message="\n".join(lines))

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from daffi._bridge import Condition
 
+__all__ = ["Credit"]
+
 
 class Credit:
     """``take`` blocks while ``window`` items are unacknowledged; ``grant`` records acknowledgements."""

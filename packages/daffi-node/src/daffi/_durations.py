@@ -8,6 +8,8 @@ from typing import TypeAlias
 
 from daffi_core.errors import GlobalContextError
 
+__all__ = ["Duration", "seconds", "timestamp"]
+
 Duration: TypeAlias = "int | float | str | timedelta"
 _UNITS = {
     "h": 3600.0,

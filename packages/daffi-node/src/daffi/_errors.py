@@ -12,7 +12,7 @@ from daffi_core.errors import (
 )
 from daffi_core.proto import daffi_pb2 as pb
 
-E = pb.Error
+__all__ = ["UnableToFindCandidate", "from_wire"]
 
 
 class UnableToFindCandidate(GlobalContextError):
@@ -22,21 +22,21 @@ class UnableToFindCandidate(GlobalContextError):
 def from_wire(error: pb.Error, peer: str) -> DaffiError:
     """The exception a caller raises for an error REPLY from ``peer`` (or the controller)."""
     kind = error.kind
-    if kind == E.CALLBACK_RAISED:
+    if kind == pb.Error.CALLBACK_RAISED:
         return RemoteCallError(error.type_name, error.message, error.traceback, peer)
-    if kind == E.REMOTE_STOPPED:
+    if kind == pb.Error.REMOTE_STOPPED:
         return RemoteStoppedUnexpectedly(error.message)
-    if kind == E.TIMEOUT:
+    if kind == pb.Error.TIMEOUT:
         return TimeoutError(error.message)
-    if kind == E.UNKNOWN_CALLBACK:
+    if kind == pb.Error.UNKNOWN_CALLBACK:
         return UnableToFindCandidate(error.message)
-    if kind == E.SIGNATURE_MISMATCH:
+    if kind == pb.Error.SIGNATURE_MISMATCH:
         return SignatureMismatch(error.message)
-    if kind in (E.BAD_ARGUMENTS, E.NO_SUCH_NODE):
+    if kind in (pb.Error.BAD_ARGUMENTS, pb.Error.NO_SUCH_NODE):
         return GlobalContextError(error.message)
     where = f" on {peer!r}" if peer else ""
     return (
-        RemoteCallError(error.type_name or E.Kind.Name(kind), error.message, error.traceback, peer)
-        if kind == E.SERIALIZATION
-        else DaffiError(f"{E.Kind.Name(kind).lower()}{where}: {error.message}")
+        RemoteCallError(error.type_name or pb.Error.Kind.Name(kind), error.message, error.traceback, peer)
+        if kind == pb.Error.SERIALIZATION
+        else DaffiError(f"{pb.Error.Kind.Name(kind).lower()}{where}: {error.message}")
     )

@@ -6,9 +6,9 @@ import inspect
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Coroutine, Iterable
 from concurrent.futures import Future
-from typing import Any
+from typing import Any, Generic, TypeVar, cast, overload
 
 from daffi_core.errors import GlobalContextError, RemoteStoppedUnexpectedly
 from daffi_core.proto import daffi_pb2 as pb
@@ -18,16 +18,22 @@ from daffi_core.suggest import callback_hint
 from daffi import _serde
 from daffi._args import Args
 from daffi._bridge import Block, async_library, interrupted, wait
-from daffi._caller import Caller, Pending, RemoteIterator, Reply, call_head, decode
+from daffi._caller import Caller, CallKind, Pending, RemoteIterator, Reply, Settled, call_head, decode
 from daffi._contract import Contract
+from daffi._durations import Duration
 from daffi._errors import UnableToFindCandidate
-from daffi._modifiers import BG, BROADCAST, FG, PERIOD, STREAM, Modifier, as_modifier
+from daffi._modifiers import BG, BROADCAST, FG, PERIOD, STREAM, AtTime, Modifier, as_modifier
 from daffi._node import CallingNode, current
 from daffi._registry import REGISTRY
 from daffi._results import AsyncResult, AwaitableValue, Outcome, ScheduledTask
-from daffi._v1 import CallMethods
+from daffi._v1 import RetryPolicy
 
-H = pb.CallHead
+__all__ = ["RECONNECT_GRACE", "RemoteCall", "UNKNOWN_CALLBACK_GRACE", "cancel_scheduled", "execute", "system"]
+
+R = TypeVar("R")
+T = TypeVar("T")
+#: ``decode`` as an outcome's finish: the future of a call to one receiver settles with its reply.
+_decode = cast("Callable[[Settled], object]", decode)
 log = logging.getLogger("daffi")
 #: How long a call waits for a callback nobody offers yet (a node may still be starting).
 UNKNOWN_CALLBACK_GRACE = 3.0
@@ -35,19 +41,26 @@ UNKNOWN_CALLBACK_GRACE = 3.0
 RECONNECT_GRACE = 5.0
 
 
-class RemoteCall(CallMethods):
-    """A call waiting for its execution modifier: ``f(...) & FG`` (or, as in daffi 1.x, ``f(...).fg()``)."""
+class RemoteCall(Generic[R]):
+    """A call waiting for its execution modifier: ``f(...) & FG`` (or, as in daffi 1.x, ``f(...).fg()``).
+
+    ``R`` is the callback's result type (unknown for an untyped fetcher, ``Fetcher.call``); what
+    ``& MODIFIER`` returns is typed per modifier: ``FG`` → ``R``, ``BG`` → ``AsyncResult[R]``,
+    ``BROADCAST`` → ``dict[str, R]``, ``STREAM`` → ``None``, ``PERIOD`` → ``ScheduledTask``. (An async
+    fetcher's ``FG``, ``BROADCAST`` and ``PERIOD`` results are ``AwaitableValue`` wrappers of these,
+    typed so by ``daffi.remote``'s ``AsyncRemote``.)
+    """
 
     __slots__ = ("args", "body", "contract", "is_async", "kwargs", "name", "node")
 
     def __init__(
         self,
         name: str,
-        args: tuple[Any, ...],
-        kwargs: dict[str, Any],
+        args: tuple[object, ...],
+        kwargs: dict[str, object],
         *,
         is_async: bool = False,
-        body: Callable[..., Any] | None = None,
+        body: Callable[..., object] | None = None,
         node: Callable[[], CallingNode] | None = None,
         contract: Contract | None = None,
     ) -> None:
@@ -61,18 +74,62 @@ class RemoteCall(CallMethods):
         #: A generated stub's contract (None for other fetchers).
         self.contract = contract
 
-    def __and__(self, modifier: Any) -> Any:
+    @overload
+    def __and__(self, modifier: type[FG] | FG) -> R: ...
+    @overload
+    def __and__(self, modifier: type[BG] | BG) -> AsyncResult[R]: ...
+    @overload
+    def __and__(self, modifier: type[BROADCAST] | BROADCAST) -> dict[str, R]: ...
+    @overload
+    def __and__(self, modifier: type[STREAM] | STREAM) -> None: ...
+    @overload
+    def __and__(self, modifier: PERIOD) -> ScheduledTask: ...
+    def __and__(self, modifier: type[Modifier] | Modifier) -> object:
+        """Run the call under ``modifier`` (a class or an instance) and return what that modifier returns."""
         try:
             return execute(self, as_modifier(modifier))
         except KeyboardInterrupt as interrupt:  # Ctrl-C: the traceback ends at the caller's line
             interrupted(interrupt)
             raise
 
+    # The daffi 1.x spellings: each is ``call & MODIFIER(...)`` (see daffi._v1).
+    def fg(self, timeout: Duration | None = None, retry_policy: RetryPolicy | None = None) -> R:
+        """``& FG(timeout)``."""
+        return self & FG(timeout, retry_policy=retry_policy)
+
+    def bg(
+        self,
+        timeout: Duration | None = None,
+        eta: Duration | None = None,
+        retry_policy: RetryPolicy | None = None,
+        no_return: bool = False,
+    ) -> AsyncResult[R]:
+        """``& BG(timeout, eta)``; ``no_return=True`` is ``return_result=False``."""
+        return self & BG(timeout, eta, retry_policy=retry_policy, no_return=no_return)
+
+    def broadcast(
+        self,
+        eta: Duration | None = None,
+        return_result: bool = True,
+        timeout: Duration | None = None,
+        retry_policy: RetryPolicy | None = None,
+    ) -> dict[str, R]:
+        """``& BROADCAST(timeout, eta, return_result)``."""
+        return self & BROADCAST(timeout, eta, return_result, retry_policy=retry_policy)
+
+    def period(self, at_time: AtTime | None = None, interval: Duration | None = None) -> ScheduledTask:
+        """``& PERIOD(at_time=..., interval=...)``."""
+        return self & PERIOD(at_time, interval)
+
+    def stream(self) -> None:
+        """``& STREAM``."""
+        return self & STREAM
+
     def __repr__(self) -> str:
         return f"<remote call {self.name}(...): apply a modifier with & FG, & BG, & BROADCAST, & STREAM or & PERIOD>"
 
 
-def execute(call: RemoteCall, mod: Modifier) -> Any:
+def execute(call: RemoteCall[R], mod: Modifier) -> object:
     """Start ``call`` under ``mod``; async fetchers get an awaitable, sync ones the result.
 
     Ctrl-C while it waits cancels the call (its callee is told) and raises KeyboardInterrupt.
@@ -86,7 +143,7 @@ def execute(call: RemoteCall, mod: Modifier) -> Any:
         raise
 
 
-def _execute(call: RemoteCall, mod: Modifier) -> Any:
+def _execute(call: RemoteCall[R], mod: Modifier) -> object:
     node = call.node() if call.node is not None else current(call.name)
     if isinstance(mod, STREAM):
         return _stream(node, call, mod)
@@ -97,30 +154,41 @@ def _execute(call: RemoteCall, mod: Modifier) -> Any:
             f"callback {call.name!r} is a generator: its items stream back under FG only (got {mod.name})"
         )
     if isinstance(mod, BROADCAST):
-        outcome = _start(node, sig, args, kwargs, mod, call.contract, fanout=H.ALL, kind="all", finish=_gather)
-        return AwaitableValue(outcome) if call.is_async else outcome.result()
+        gathered = _start(
+            node, sig, args, kwargs, mod, call.contract, fanout=pb.CallHead.ALL, kind="all", finish=_gather
+        )
+        return AwaitableValue(gathered) if call.is_async else gathered.result()
     if isinstance(mod, PERIOD):
         schedule = pb.Schedule(at_time=mod.at_time or (), interval=mod.interval or 0.0)
 
-        def scheduled(reply: Reply) -> ScheduledTask:
+        def scheduled(settled: Settled) -> ScheduledTask:
+            reply = cast(Reply, settled)
             return ScheduledTask(
                 lambda process, uuid: cancel_scheduled(node, process, uuid), reply.peer, decode(reply), call.name
             )
 
-        outcome = _start(
-            node, sig, args, kwargs, mod, call.contract, action=H.SCHEDULE, schedule=schedule, finish=scheduled
+        task = _start(
+            node,
+            sig,
+            args,
+            kwargs,
+            mod,
+            call.contract,
+            action=pb.CallHead.SCHEDULE,
+            schedule=schedule,
+            finish=scheduled,
         )
-        return AwaitableValue(outcome) if call.is_async else outcome.result()
+        return AwaitableValue(task) if call.is_async else task.result()
     if sig.is_generator:
         return RemoteIterator(node.caller, _open(node, sig, args, kwargs, mod, call.contract, kind="gen"))
-    outcome = _start(node, sig, args, kwargs, mod, call.contract, finish=decode)
+    outcome = _start(node, sig, args, kwargs, mod, call.contract, finish=_decode)
     if isinstance(mod, BG):
         return AsyncResult(outcome, call.name, outcome.call_id)
     assert isinstance(mod, FG)
     return AwaitableValue(outcome) if call.is_async else outcome.result()
 
 
-def _arguments(node: CallingNode, call: RemoteCall) -> tuple[tuple[Any, ...], dict[str, Any]]:
+def _arguments(node: CallingNode, call: RemoteCall[R]) -> tuple[tuple[object, ...], dict[str, object]]:
     """The callback's arguments: as given, or what an ``args_from_body`` body returns."""
     if call.body is None:
         return call.args, call.kwargs
@@ -132,12 +200,13 @@ def _arguments(node: CallingNode, call: RemoteCall) -> tuple[tuple[Any, ...], di
     return (result,), {}
 
 
-def _run_body(node: CallingNode, call: RemoteCall) -> Any:
+def _run_body(node: CallingNode, call: RemoteCall[R]) -> object:
+    """What an ``args_from_body`` body returns (a user's value: the arguments of the call)."""
     assert call.body is not None
     if inspect.iscoroutinefunction(call.body):
-        body = call.body
+        body = cast(Callable[..., Coroutine[object, object, object]], call.body)
 
-        async def run() -> Any:
+        async def run() -> object:
             return await body(*call.args, **call.kwargs)
 
         return node.runner.submit(run).result()
@@ -191,7 +260,7 @@ def _positional_range(sig: pb.CallbackSignature) -> tuple[int, int] | None:
     return sum(1 for p in params if not p.has_default), len(params)
 
 
-def _check(sig: pb.CallbackSignature, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+def _check(sig: pb.CallbackSignature, args: tuple[object, ...], kwargs: dict[str, object]) -> None:
     cached = _bound_cache.get(sig.name)
     if cached is None or cached[0] is not sig:
         cached = (sig, to_inspect(sig), _positional_range(sig))
@@ -217,14 +286,14 @@ def _connected(node: CallingNode, name: str) -> None:
 def _open(
     node: CallingNode,
     sig: pb.CallbackSignature,
-    args: tuple[Any, ...],
-    kwargs: dict[str, Any],
+    args: tuple[object, ...],
+    kwargs: dict[str, object],
     mod: Modifier,
     contract: Contract | None,
     *,
-    kind: str = "one",
-    fanout: int = H.ONE,
-    action: int = H.RUN,
+    kind: CallKind = "one",
+    fanout: int = pb.CallHead.ONE,
+    action: int = pb.CallHead.RUN,
     schedule: pb.Schedule | None = None,
 ) -> Pending:
     differs = contract is not None and _differs(node, contract)
@@ -257,15 +326,18 @@ def _stamp(head: pb.CallHead, contract: Contract, differs: bool) -> None:
 def _start(
     node: CallingNode,
     sig: pb.CallbackSignature,
-    args: tuple[Any, ...],
-    kwargs: dict[str, Any],
+    args: tuple[object, ...],
+    kwargs: dict[str, object],
     mod: Modifier,
     contract: Contract | None,
     *,
-    finish: Callable[[Any], Any],
-    **options: Any,
-) -> Outcome[Any]:
-    pending = _open(node, sig, args, kwargs, mod, contract, **options)
+    finish: Callable[[Settled], T],
+    kind: CallKind = "one",
+    fanout: int = pb.CallHead.ONE,
+    action: int = pb.CallHead.RUN,
+    schedule: pb.Schedule | None = None,
+) -> Outcome[T]:
+    pending = _open(node, sig, args, kwargs, mod, contract, kind=kind, fanout=fanout, action=action, schedule=schedule)
     return Outcome(
         pending.future, finish, f"remote callback {sig.name!r}", pending.call_id, _block(node.caller, pending)
     )
@@ -274,7 +346,7 @@ def _start(
 def _block(caller: Caller, pending: Pending) -> Block:
     """How a thread waits for ``pending``: interrupted (Ctrl-C), it cancels the call first."""
 
-    def block(future: Future[Any], timeout: float | None) -> Any:
+    def block(future: Future[T], timeout: float | None, /) -> T:
         try:
             return caller.wait(future, timeout)
         except KeyboardInterrupt:
@@ -284,11 +356,12 @@ def _block(caller: Caller, pending: Pending) -> Block:
     return block
 
 
-def _gather(replies: Any) -> dict[str, Any]:
+def _gather(settled: Settled) -> dict[str, object]:
     """``{process_name: result}``; the first failure is raised with every result attached."""
-    if isinstance(replies, Reply):  # the controller refused the call as a whole
-        decode(replies)
-    results: dict[str, Any] = {}
+    if isinstance(settled, Reply):  # the controller refused the call as a whole
+        decode(settled)
+    replies = cast("dict[str, Reply]", settled)
+    results: dict[str, object] = {}
     failure: BaseException | None = None
     for peer in sorted(replies):
         try:
@@ -302,21 +375,23 @@ def _gather(replies: Any) -> dict[str, Any]:
     return results
 
 
-def _stream(node: CallingNode, call: RemoteCall, mod: STREAM) -> Any:
+def _stream(node: CallingNode, call: RemoteCall[R], mod: STREAM) -> AwaitableValue[None] | None:
+    items: Iterable[object]
     if call.body is not None:
-        items: Any = _run_body_items(call)
+        items = _run_body_items(call)
     else:
         if len(call.args) != 1 or call.kwargs:
             raise GlobalContextError(
                 f"STREAM takes one iterable of items: {call.name}(items) & STREAM (got {len(call.args)} "
                 f"positional and {len(call.kwargs)} keyword arguments)"
             )
-        items = call.args[0]
-        if not isinstance(items, Iterable) or isinstance(items, (str, bytes)):
-            raise GlobalContextError(f"STREAM needs an iterable of items, not {type(items).__name__}")
+        given = call.args[0]
+        if not isinstance(given, Iterable) or isinstance(given, (str, bytes)):
+            raise GlobalContextError(f"STREAM needs an iterable of items, not {type(given).__name__}")
+        items = given
     _signature(node, call.name)
     _connected(node, call.name)
-    head = call_head(call.name, mod, fanout=H.ALL, action=H.STREAM)
+    head = call_head(call.name, mod, fanout=pb.CallHead.ALL, action=pb.CallHead.STREAM)
     if call.contract is not None:
         _stamp(head, call.contract, _differs(node, call.contract))
 
@@ -329,8 +404,8 @@ def _stream(node: CallingNode, call: RemoteCall, mod: STREAM) -> Any:
         # by a stop() that follows).
         push()
         return None
-    future: Future[None] = Future()
-    outcome = Outcome(future, lambda value: value, f"STREAM to {call.name!r}")
+    future: Future[Settled] = Future()
+    outcome = Outcome(future, _nothing, f"STREAM to {call.name!r}")
 
     def run() -> None:
         try:
@@ -345,7 +420,11 @@ def _stream(node: CallingNode, call: RemoteCall, mod: STREAM) -> Any:
     return AwaitableValue(outcome)
 
 
-def _run_body_items(call: RemoteCall) -> Iterable[Any]:
+def _nothing(settled: Settled) -> None:
+    """What a STREAM returns once every receiver is done."""
+
+
+def _run_body_items(call: RemoteCall[R]) -> Iterable[object]:
     assert call.body is not None
     result = call.body(*call.args, **call.kwargs)
     if not isinstance(result, Iterable):
@@ -356,16 +435,17 @@ def _run_body_items(call: RemoteCall) -> Iterable[Any]:
 # ---------------------------------------------------------------- operations on a named node
 
 
-def system(node: CallingNode, remote_process: str, op: str, arg: Any, timeout: float | None = None) -> Any:
+def system(node: CallingNode, remote_process: str, op: str, arg: object, timeout: float | None = None) -> Any:
     """Run node-runtime operation ``op`` on ``remote_process`` (``transfer_and_call`` & co.)."""
     if not node.catalog.has_process(remote_process):
         raise GlobalContextError(
             f"no node named {remote_process!r} is connected; connected: {sorted(node.catalog.offers()) or 'none'}"
         )
     payload, encoding = _serde.dumps(arg)
-    head = call_head(op, target=remote_process, action=H.SYSTEM)
+    head = call_head(op, target=remote_process, action=pb.CallHead.SYSTEM)
     pending = node.caller.open(head, payload, encoding, "one", timeout)
-    return decode(wait(pending.future, None, f"{op} on {remote_process!r}", _block(node.caller, pending)))
+    settled = wait(pending.future, None, f"{op} on {remote_process!r}", _block(node.caller, pending))
+    return decode(cast(Reply, settled))
 
 
 def cancel_scheduled(node: CallingNode, remote_process: str, uuid: str) -> bool:

@@ -12,10 +12,10 @@ import logging
 import signal
 import threading
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from concurrent.futures import Future
 from types import FrameType, TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar, cast, overload
 
 from daffi_core.address import Address
 from daffi_core.errors import GlobalContextError, InitializationError, RemoteStoppedUnexpectedly, TimeoutError
@@ -29,12 +29,25 @@ from daffi._bridge import async_library, interrupted, wait, wait_async
 from daffi._catalog import Nodes
 from daffi._execute import RemoteCall, cancel_scheduled, execute, system
 from daffi._metrics import NodeMetrics
-from daffi._node import FORK_ADVICE, Node, check_not_forked, forked_from
+from daffi._modifiers import ModifierLike
+from daffi._node import FORK_ADVICE, HookName, Node, check_not_forked, forked_from
+from daffi._node import Hook as NodeHook
 from daffi._observe import Observer, Observers
 from daffi._runtime import Runtime
-from daffi._v1 import take_exec_modifier
-from daffi._workers import AsyncRunner, DaemonPool
+from daffi._scheduler import TaskInfo
+from daffi._v1 import running_global, take_exec_modifier
+from daffi._workers import AsyncRunner, Backend, DaemonPool
 
+if TYPE_CHECKING:
+    from daffi_controller.server import ControllerServer
+
+__all__ = ["Global", "Hook", "KILL_TIMEOUT", "MAX_CALLBACK_THREADS", "SignalHandler", "get_g"]
+
+T = TypeVar("T")
+#: ``hook(g, process_name)``: ``on_init``, ``on_node_connect``, ``on_node_disconnect`` (may be a coroutine function).
+Hook = Callable[["Global", str], object]
+#: What ``signal.signal`` takes and returns.
+SignalHandler = Callable[[int, FrameType | None], object] | int | signal.Handlers | None
 log = logging.getLogger("daffi")
 #: Threads that run sync callbacks (each blocked nested call holds one).
 MAX_CALLBACK_THREADS = 64
@@ -48,21 +61,32 @@ class _Terminate(SystemExit):
     """SIGTERM, raised in the main thread: ``join`` stops cleanly, elsewhere the process exits."""
 
 
+class _Prepare(Protocol):
+    """``g.call.<name>``: called with the callback's arguments, it gives the call waiting for ``& MODIFIER``."""
+
+    @overload
+    def __call__(self, *args: object, __exec_modifier__: ModifierLike, **kwargs: object) -> Any: ...
+    @overload
+    def __call__(self, *args: object, **kwargs: object) -> RemoteCall[Any]: ...
+
+
 class _CallProxy:
+    """``g.call``: its attributes are the remote callbacks, by name."""
+
     def __init__(self, g: Global) -> None:
         self._g = g
 
-    def __getattr__(self, name: str) -> Callable[..., Any]:
+    def __getattr__(self, name: str) -> _Prepare:
         if name.startswith("__"):
             raise AttributeError(name)
         g = self._g
 
-        def prepare(*args: Any, **kwargs: Any) -> Any:
+        def prepare(*args: object, **kwargs: object) -> object:
             modifier = take_exec_modifier(kwargs) if kwargs else None  # daffi 1.x: __exec_modifier__=
-            call = RemoteCall(name, args, kwargs, node=g._require_node)
+            call: RemoteCall[object] = RemoteCall(name, args, kwargs, node=g._require_node)
             return call if modifier is None else execute(call, modifier)
 
-        return prepare
+        return cast(_Prepare, prepare)
 
 
 class Global:
@@ -81,9 +105,9 @@ class Global:
         host: str | None = None,
         port: int | None = None,
         unix_sock_path: str | None = None,
-        on_init: Callable[[Global, str], Any] | None = None,
-        on_node_connect: Callable[[Global, str], Any] | None = None,
-        on_node_disconnect: Callable[[Global, str], Any] | None = None,
+        on_init: Hook | None = None,
+        on_node_connect: Hook | None = None,
+        on_node_disconnect: Hook | None = None,
         *,
         token: str | None = None,
         ssl_certificate: str | None = None,
@@ -92,7 +116,7 @@ class Global:
         ssl_require_client_cert: bool = False,
         keepalive: float | None = None,
         connect_timeout: float = 30.0,
-        async_backend: str | None = None,
+        async_backend: Backend | None = None,
         transport: str | None = None,
         max_pending_calls: int | None = None,
         metrics_port: int | None = None,
@@ -100,30 +124,54 @@ class Global:
     ) -> None:
         """Start the components.
 
-        ``token`` (default ``$DAFFI_TOKEN``) is required from every node by a controller started
-        here and presented by the node. TLS (TCP only): a controller started here serves
-        ``ssl_certificate``/``ssl_key`` and, with ``ssl_require_client_cert``, admits only nodes
-        with a certificate signed by ``ssl_ca``; a node trusts ``ssl_ca`` (or, hosting the
-        controller, its certificate) and presents ``ssl_certificate``/``ssl_key`` when given.
+        Args:
+            process_name: This node's name, unique among the connected nodes (default: ``node-`` and
+                a random suffix). Other nodes see it in ``BROADCAST`` results, ``wait_process`` and
+                ``registered_callbacks``.
+            init_controller: Start a controller in this process (needs ``pip install daffi-node[controller]``).
+            init_node: Start a node: register this process's callbacks and make calls.
+            host: The controller's host (TCP). With neither ``host`` nor ``port`` the UNIX socket
+                ``unix_sock_path`` is used.
+            port: The controller's TCP port; a controller started here with a ``host`` and no port
+                binds a free one (see ``port``).
+            unix_sock_path: The controller's socket file (default ``<tempdir>/daffi/.sock``); a missing
+                parent directory is created owner-only.
+            on_init: ``hook(g, process_name)`` once this node is connected for the first time.
+            on_node_connect: ``hook(g, process_name)`` when another node connects.
+            on_node_disconnect: ``hook(g, process_name)`` when another node leaves. Hooks run in a worker
+                thread; a coroutine function's coroutine is awaited on the async runner.
+            token: The shared secret (default ``$DAFFI_TOKEN``): a controller started here requires it
+                from every node, and the node presents it.
+            ssl_certificate: TLS (TCP only): the certificate a controller started here serves, and that
+                the node presents when given.
+            ssl_key: The private key of ``ssl_certificate``.
+            ssl_ca: The CA the node trusts (hosting the controller: default its own certificate), and
+                that signs admitted node certificates under ``ssl_require_client_cert``.
+            ssl_require_client_cert: A controller started here admits only nodes with a certificate
+                signed by ``ssl_ca``.
+            keepalive: Seconds (1 to 86,400; default ``$DAFFI_KEEPALIVE``, else 20) between the pings
+                that detect a silent network cut: a ping unanswered for half the interval closes the
+                connection, so within ``1.5 * keepalive`` seconds the node's open calls fail with
+                ``RemoteStoppedUnexpectedly`` and the node starts reconnecting (a controller started
+                here drops silent nodes just as fast). Give the controller (``daffi-controller
+                --keepalive``) the same value: it bounds how fast the controller notices a lost node.
+            connect_timeout: Seconds to wait for the controller at start before ``InitializationError``.
+            async_backend: ``"asyncio"`` or ``"trio"``: where async callbacks run (default: trio when
+                ``Global`` is created inside a trio run, else asyncio).
+            transport: How frames travel (default ``$DAFFI_TRANSPORT``, else ``"auto"``): ``"grpc"``,
+                ``"socket"`` (length-prefixed frames over plain sockets), or ``"auto"``: the socket
+                transport on a UNIX socket, gRPC on TCP. Node and controller must use the same.
+            max_pending_calls: Bounds the calls this node has open at once (default: no limit): the
+                call that would exceed it fails at once with ``PendingCallsLimitExceeded``, unsent.
+            metrics_port: Serve this node's side of the calls as Prometheus text at
+                ``http://metrics_host:metrics_port/metrics`` (calls made and served per callback, their
+                durations, calls in flight; default: none; 0 picks a free port, see ``metrics_port``);
+                needs ``pip install daffi-node[metrics]``.
+            metrics_host: The host of ``metrics_port`` (default 127.0.0.1).
 
-        ``keepalive`` (seconds, 1 to 86,400; default ``$DAFFI_KEEPALIVE``, else 20) is the interval
-        of the HTTP/2 pings that detect a silent network cut: a ping unanswered for half the
-        interval closes the connection, so within ``1.5 * keepalive`` seconds the node's open calls
-        fail with ``RemoteStoppedUnexpectedly`` and the node starts reconnecting (a controller
-        started here drops silent nodes just as fast). Give the controller (``daffi-controller
-        --keepalive``) the same value: it bounds how fast the controller notices a lost node.
-
-        ``transport`` (default ``$DAFFI_TRANSPORT``, else ``"auto"``) is how frames travel:
-        ``"grpc"``, ``"socket"`` (length-prefixed frames over plain sockets), or ``"auto"``: the
-        socket transport on a UNIX socket, gRPC on TCP. Node and controller must use the same.
-
-        ``max_pending_calls`` (default: no limit) bounds the calls this node has open at once: the
-        call that would exceed it fails at once with ``PendingCallsLimitExceeded``, unsent.
-
-        ``metrics_port`` (default: none; 0 picks a free one, see ``g.metrics_port``) serves this
-        node's side of the calls as Prometheus text at ``http://metrics_host:metrics_port/metrics``
-        (calls made and served per callback, their durations, calls in flight); it needs
-        ``pip install daffi-node[metrics]``. ``metrics_host`` defaults to 127.0.0.1.
+        Raises:
+            InitializationError: Bad arguments, nothing to start, a controller that cannot start, or
+                no controller answering within ``connect_timeout``.
         """
         if forked_from() is not None:
             raise InitializationError(FORK_ADVICE.format(pid=forked_from()))
@@ -152,14 +200,14 @@ class Global:
         self._stopped = threading.Event()
         self._finished = threading.Event()  # the components have stopped (set after _stopped)
         self._stop_lock = threading.Lock()
-        self._server: Any = None
+        self._server: ControllerServer | None = None
         self._metrics: NodeMetrics | None = None
         #: The port of this node's ``/metrics`` (``metrics_port``; the one picked when it was 0).
         self.metrics_port: int | None = None
         self._node: Node | None = None
-        self._previous_sigterm: Any = None
+        self._previous_sigterm: SignalHandler = None
         running = _node.running()
-        _node.install(self, repr(running.process_name) if running is not None else "?")
+        _node.install(self, repr(getattr(running, "process_name", "?")) if running is not None else "?")
         self._runtime = Runtime(new_event_loop(self.transport))
         self._pool = DaemonPool(MAX_CALLBACK_THREADS, "daffi-callback")
         self._runner = AsyncRunner(async_backend or ("trio" if async_library() == "trio" else "asyncio"))
@@ -167,13 +215,13 @@ class Global:
             if init_controller:
                 self._start_controller()
             if init_node:
-                hooks = {
-                    name: functools.partial(hook, self) if hook is not None else None
-                    for name, hook in (
-                        ("on_init", on_init),
-                        ("on_node_connect", on_node_connect),
-                        ("on_node_disconnect", on_node_disconnect),
-                    )
+                given: dict[HookName, Hook | None] = {
+                    "on_init": on_init,
+                    "on_node_connect": on_node_connect,
+                    "on_node_disconnect": on_node_disconnect,
+                }
+                hooks: dict[HookName, NodeHook | None] = {
+                    name: functools.partial(hook, self) if hook is not None else None for name, hook in given.items()
                 }
                 security = ClientSecurity(self._token, self._tls[1] if self._tls else None)
                 if metrics_port is not None:
@@ -378,7 +426,7 @@ class Global:
         return self._node
 
     @property
-    def call(self) -> Any:
+    def call(self) -> _CallProxy:
         """``g.call.<name>(*args, **kwargs) & MODIFIER`` calls a remote callback without a fetcher."""
         return _CallProxy(self)
 
@@ -399,10 +447,11 @@ class Global:
             raise
 
     async def wait_process_async(self, process_name: str, timeout: float | None = None) -> None:
+        """``wait_process`` without blocking the event loop (asyncio or trio)."""
         await self._wait_async(lambda nodes: process_name in nodes, timeout, f"process {process_name!r}")
 
     def wait_function(self, func_name: str, timeout: float | None = None) -> None:
-        """Block until some other node offers callback ``func_name``."""
+        """Block until some other node offers callback ``func_name`` (TimeoutError after ``timeout`` s)."""
         try:
             self._wait(_offers(func_name), timeout, f"callback {func_name!r}")
         except KeyboardInterrupt as interrupt:
@@ -410,6 +459,7 @@ class Global:
             raise
 
     async def wait_function_async(self, func_name: str, timeout: float | None = None) -> None:
+        """``wait_function`` without blocking the event loop (asyncio or trio)."""
         await self._wait_async(_offers(func_name), timeout, f"callback {func_name!r}")
 
     def _wait(self, predicate: Callable[[Nodes], bool], timeout: float | None, what: str) -> None:
@@ -436,8 +486,19 @@ class Global:
         return TimeoutError(f"{what} did not appear within {timeout} s; connected: {connected}")
 
     # -- operations on a named node
-    def transfer_and_call(self, remote_process: str, func: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-        """Send ``func`` (by value, with dill) to ``remote_process``, run it there, return its result."""
+    @overload
+    def transfer_and_call(
+        self, remote_process: str, func: Callable[..., Awaitable[T]], *args: object, **kwargs: object
+    ) -> T: ...
+    @overload
+    def transfer_and_call(self, remote_process: str, func: Callable[..., T], *args: object, **kwargs: object) -> T: ...
+    def transfer_and_call(
+        self, remote_process: str, func: Callable[..., object], *args: object, **kwargs: object
+    ) -> object:
+        """Send ``func`` (by value, with dill) to ``remote_process``, run it there, return its result.
+
+        An ``async def`` runs on the remote node's loop; its awaited result comes back.
+        """
         if not callable(func):
             raise InitializationError(f"transfer_and_call needs a function, not {type(func).__name__}")
         try:
@@ -446,9 +507,12 @@ class Global:
             interrupted(interrupt)
             raise
 
-    def get_scheduled_tasks(self, remote_process: str) -> list[dict[str, Any]]:
-        """The PERIOD tasks this process scheduled on ``remote_process``."""
-        tasks: list[dict[str, Any]] = system(self._require_node(), remote_process, "scheduled_tasks", None)
+    def get_scheduled_tasks(self, remote_process: str) -> list[TaskInfo]:
+        """The PERIOD tasks this process scheduled on ``remote_process`` (still running ones).
+
+        Each is a dict: ``uuid``, ``func_name``, ``condition`` (``"period"`` or ``"at_time"``) and ``runs``.
+        """
+        tasks: list[TaskInfo] = system(self._require_node(), remote_process, "scheduled_tasks", None)
         return tasks
 
     def cancel_scheduled_task_by_uuid(self, remote_process: str, uuid: str) -> bool:
@@ -458,6 +522,11 @@ class Global:
     def __repr__(self) -> str:
         roles = [r for r, on in (("controller", self._server is not None), ("node", self._node is not None)) if on]
         return f"<Global {self.process_name!r} {'+'.join(roles)} at {self.address}>"
+
+
+def get_g() -> Global:
+    """The ``Global`` running in this process; InitializationError when there is none."""
+    return cast(Global, running_global())
 
 
 def _tls_settings(
@@ -481,7 +550,7 @@ def _tls_settings(
 
 
 @contextlib.contextmanager
-def _stop_signals(handler: Any) -> Iterator[None]:
+def _stop_signals(handler: SignalHandler) -> Iterator[None]:
     """SIGINT and SIGTERM go to ``handler`` meanwhile (main thread only: elsewhere nothing changes)."""
     if threading.current_thread() is not threading.main_thread():
         yield
@@ -517,7 +586,7 @@ def _sigint_interrupts() -> Iterator[None]:
     """SIGINT raises KeyboardInterrupt while ``join`` blocks, even inside ``asyncio.run``.
 
     asyncio's runner takes SIGINT to cancel its main task, but that task is the one blocked in this
-    synchronous ``join``: the cancellation would never run. Any other handler is left alone.
+    synchronous ``join``: the cancellation would never run. Every other handler is left alone.
     """
     runner = getattr(asyncio, "Runner", None)  # Python 3.11+; 3.10's asyncio.run takes no signal
     handler = signal.getsignal(signal.SIGINT) if threading.current_thread() is threading.main_thread() else None

@@ -13,7 +13,7 @@ import logging
 from collections.abc import Sequence
 from concurrent.futures import Future
 from contextlib import AbstractContextManager, nullcontext
-from typing import Any, TypeVar
+from typing import TypeVar
 
 import grpc
 from daffi_core import framing
@@ -27,6 +27,8 @@ from daffi_core.transport.socket.client import probe
 
 from daffi._link import Backoff, LinkBase, Rejected
 
+__all__ = ["GrpcLink"]
+
 log = logging.getLogger("daffi.node")
 T = TypeVar("T")
 
@@ -38,7 +40,7 @@ class GrpcLink(LinkBase):
     # Set per session (the constructor is LinkBase's).
     _outbox: Outbox | None = None
     _task: asyncio.Task[None] | None = None
-    _call: Any = None
+    _call: grpc.aio.StreamStreamCall[bytes, pb.Batch] | None = None
     _writer: asyncio.Task[None] | None = None
     _probed = False
 
@@ -169,11 +171,8 @@ class GrpcLink(LinkBase):
             self._outbox = None
 
     @staticmethod
-    async def _write(call: Any, outbox: Outbox) -> None:
+    async def _write(call: grpc.aio.StreamStreamCall[bytes, pb.Batch], outbox: Outbox) -> None:
         while (batch := await outbox.next_batch()) is not None:
             await call.write(batch)
         with contextlib.suppress(Exception):
             await call.done_writing()
-
-
-__all__ = ["GrpcLink"]

@@ -18,7 +18,7 @@ from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from typing import Any, Protocol, TypeVar
+from typing import Protocol, TypeVar
 
 from daffi_core.address import Address
 from daffi_core.errors import InitializationError
@@ -28,6 +28,8 @@ from daffi_core.proto import daffi_pb2 as pb
 from daffi_core.security import ClientSecurity
 
 from daffi._runtime import Runtime, Timer
+
+__all__ = ["BACKOFF_JITTER", "BACKOFF_MAX", "BACKOFF_MIN", "Backoff", "Handlers", "Link", "LinkBase", "Rejected"]
 
 log = logging.getLogger("daffi.node")
 T = TypeVar("T")
@@ -63,10 +65,10 @@ class Link(Protocol):
     def send(self, frames: Sequence[Encoded]) -> None:
         """Send frames to the controller in this order; dropped when not connected."""
 
-    def post(self, fn: Callable[..., None], *args: Any) -> None:
+    def post(self, fn: Callable[..., None], *args: object) -> None:
         """Run ``fn(*args)`` on the node's loop."""
 
-    def call_later(self, delay: float, fn: Callable[..., None], *args: Any) -> Timer:
+    def call_later(self, delay: float, fn: Callable[..., None], *args: object) -> Timer:
         """Run ``fn(*args)`` on the node's loop after ``delay`` seconds."""
 
     def wait(self, future: Future[T], timeout: float | None) -> T:
@@ -137,10 +139,10 @@ class LinkBase:
     def wait_connected(self, timeout: float) -> bool:
         return self._connected_event.wait(timeout)
 
-    def post(self, fn: Callable[..., None], *args: Any) -> None:
+    def post(self, fn: Callable[..., None], *args: object) -> None:
         self.runtime.post(fn, *args)
 
-    def call_later(self, delay: float, fn: Callable[..., None], *args: Any) -> Timer:
+    def call_later(self, delay: float, fn: Callable[..., None], *args: object) -> Timer:
         return self.runtime.call_later(delay, fn, *args)
 
     def wait_first(self, timeout: float) -> None:
@@ -240,6 +242,3 @@ class Backoff:
     def reset(self) -> None:
         """A session was established: the next loss starts again from ``low``."""
         self._base = self.low
-
-
-__all__ = ["BACKOFF_JITTER", "BACKOFF_MAX", "BACKOFF_MIN", "Backoff", "Handlers", "Link", "LinkBase", "Rejected"]

@@ -5,11 +5,25 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable
 from datetime import datetime
-from typing import Any, ClassVar, Protocol, TypeAlias, TypeVar
+from typing import ClassVar, NoReturn, Protocol, TypeAlias, TypeVar
 
 from daffi_core.errors import GlobalContextError
 
 from daffi._durations import Duration, seconds, timestamp
+
+__all__ = [
+    "BG",
+    "BROADCAST",
+    "FG",
+    "PERIOD",
+    "STREAM",
+    "AtTime",
+    "Modifier",
+    "ModifierLike",
+    "Retry",
+    "already_ran",
+    "as_modifier",
+]
 
 T = TypeVar("T")
 
@@ -22,7 +36,8 @@ class Retry(Protocol):
         ...
 
 
-def already_ran(value: Any, modifier: Any) -> Any:
+def already_ran(value: object, modifier: object) -> NoReturn:
+    """``value & MODIFIER`` where ``value`` is a result: the fetcher already ran with its decorator's modifier."""
     raise GlobalContextError(
         f"cannot apply {getattr(modifier, '__name__', type(modifier).__name__)} to {type(value).__name__} "
         "value: the fetcher already ran with the modifier of its decorator. To choose the modifier per call, "
@@ -123,6 +138,8 @@ class STREAM(Modifier):
         self.timeout = seconds(timeout, "STREAM timeout")
 
 
+#: An execution modifier as a class (its defaults) or an instance: what ``&`` and the decorators take.
+ModifierLike: TypeAlias = "type[Modifier] | Modifier"
 AtTime: TypeAlias = "int | float | datetime | Iterable[int | float | datetime]"
 
 
@@ -155,13 +172,13 @@ class PERIOD(Modifier):
                 )
 
 
-def _flag(value: Any, what: str) -> bool:
+def _flag(value: object, what: str) -> bool:
     if not isinstance(value, bool):
         raise GlobalContextError(f"{what} must be True or False, not {value!r}")
     return value
 
 
-def as_modifier(value: Any) -> Modifier:
+def as_modifier(value: object) -> Modifier:
     """A modifier instance from a modifier class or instance; anything else is an error."""
     if isinstance(value, type) and issubclass(value, Modifier) and value is not Modifier:
         if value is PERIOD:
@@ -172,6 +189,3 @@ def as_modifier(value: Any) -> Modifier:
     raise GlobalContextError(
         f"{value!r} is not an execution modifier: use FG, BG, BROADCAST, STREAM or PERIOD (class or instance)"
     )
-
-
-__all__ = ["BG", "BROADCAST", "FG", "PERIOD", "STREAM", "Modifier", "Retry", "already_ran", "as_modifier"]

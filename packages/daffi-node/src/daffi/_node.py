@@ -11,8 +11,8 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Callable, Mapping
-from typing import Any, Protocol
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Literal, Protocol, TypeAlias, cast
 
 from daffi_core import framing
 from daffi_core.address import Address
@@ -21,7 +21,7 @@ from daffi_core.keepalive import DEFAULT_KEEPALIVE
 from daffi_core.proto import daffi_pb2 as pb
 from daffi_core.protocol import DOWNSTREAM, PROTOCOL_VERSION
 from daffi_core.security import ClientSecurity
-from daffi_core.transport import SOCKET
+from daffi_core.transport import SOCKET, Transport
 
 from daffi.__about__ import __version__
 from daffi._callee import Callee
@@ -33,9 +33,23 @@ from daffi._registry import REGISTRY
 from daffi._runtime import Runtime
 from daffi._workers import AsyncRunner, DaemonPool
 
+__all__ = [
+    "CallingNode",
+    "Node",
+    "attach",
+    "check_not_forked",
+    "current",
+    "forked_from",
+    "install",
+    "running",
+    "uninstall",
+]
+
 log = logging.getLogger("daffi.node")
 #: ``hook(process_name)``: on_init, on_node_connect, on_node_disconnect (bound to the Global already).
-Hook = Callable[[str], Any]
+Hook = Callable[[str], object]
+#: The hooks a node runs.
+HookName: TypeAlias = Literal["on_init", "on_node_connect", "on_node_disconnect"]
 #: Seconds open calls get to finish when the node stops, at most.
 _DRAIN_POLL = 0.01
 
@@ -62,15 +76,15 @@ class Node:
 
     def __init__(
         self,
-        owner: Any,
+        owner: object,
         process_name: str,
         address: Address,
         security: ClientSecurity,
-        transport: str,
+        transport: Transport,
         runtime: Runtime,
         pool: DaemonPool,
         runner: AsyncRunner,
-        hooks: Mapping[str, Hook | None],
+        hooks: Mapping[HookName, Hook | None],
         *,
         keepalive: float = DEFAULT_KEEPALIVE,
         max_pending_calls: int | None = None,
@@ -170,7 +184,7 @@ class Node:
             callbacks = pb.CallbackList(callbacks=REGISTRY.signatures())
             self.link.send([framing.frame(pb.Frame(callbacks=callbacks))])
 
-    def _hook(self, name: str, process_name: str) -> None:
+    def _hook(self, name: HookName, process_name: str) -> None:
         hook = self._hooks.get(name)
         if hook is None:
             return
@@ -180,9 +194,10 @@ class Node:
             try:
                 result = hook(process_name)
                 if hasattr(result, "__await__"):
+                    coro = cast("Awaitable[object]", result)
 
-                    async def awaited() -> Any:
-                        return await result
+                    async def awaited() -> object:
+                        return await coro
 
                     runner.submit(awaited).result()
             except Exception:
@@ -195,7 +210,7 @@ class Node:
 
 _lock = threading.Lock()
 #: (the running Global, its node or None) of this process.
-_current: tuple[Any, CallingNode | None] | None = None
+_current: tuple[object, CallingNode | None] | None = None
 #: Set in a child forked from a process that ran a node: its threads did not survive the fork.
 _forked_from: int | None = None
 FORK_ADVICE = (
@@ -227,7 +242,7 @@ def check_not_forked() -> None:
         raise DaffiError(FORK_ADVICE.format(pid=_forked_from))
 
 
-def install(owner: Any, describe: str) -> None:
+def install(owner: object, describe: str) -> None:
     """Make ``owner`` this process's running Global; InitializationError when one runs already."""
     global _current
     with _lock:
@@ -236,7 +251,7 @@ def install(owner: Any, describe: str) -> None:
         _current = (owner, None)
 
 
-def attach(owner: Any, node: CallingNode) -> None:
+def attach(owner: object, node: CallingNode) -> None:
     """``node`` is ``owner``'s."""
     global _current
     with _lock:
@@ -244,15 +259,15 @@ def attach(owner: Any, node: CallingNode) -> None:
             _current = (owner, node)
 
 
-def uninstall(owner: Any) -> None:
+def uninstall(owner: object) -> None:
     global _current
     with _lock:
         if _current is not None and _current[0] is owner:
             _current = None
 
 
-def running() -> Any:
-    """The running Global, or None."""
+def running() -> object:
+    """The running Global (or ``daffi.testing``'s fake nodes), or None."""
     current = _current
     return current[0] if current is not None else None
 
@@ -267,16 +282,3 @@ def current(for_name: str = "") -> CallingNode:
     if current[1] is None:
         raise GlobalContextError("this Global runs no node (init_node=False): it cannot make remote calls")
     return current[1]
-
-
-__all__ = [
-    "CallingNode",
-    "Node",
-    "attach",
-    "check_not_forked",
-    "current",
-    "forked_from",
-    "install",
-    "running",
-    "uninstall",
-]

@@ -10,13 +10,13 @@ the call core checks for None and pays nothing else.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any, Protocol, TypeVar
+from typing import Protocol, TypeVar
 
 from daffi_core.proto import daffi_pb2 as pb
 
 __all__ = ["Ended", "Job", "Observer", "Observers", "Served"]
 
-Job = TypeVar("Job", bound=Callable[..., Any])
+Job = TypeVar("Job", bound=Callable[..., object])
 #: Called once with the outcome label (``daffi_core.stats``: ok, error, timeout, stopped).
 Ended = Callable[[str], None]
 

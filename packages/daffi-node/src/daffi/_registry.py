@@ -7,13 +7,17 @@ import inspect
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeAlias
 
 from daffi_core.contract import fingerprint
 from daffi_core.errors import InitializationError
 from daffi_core.proto import daffi_pb2 as pb
 from daffi_core.signature import G_PARAMETER, describe
 
+__all__ = ["CallbackRegistry", "LocalCallback", "REGISTRY", "UserFunction", "register_class", "register_function"]
+
+#: A user's callback as called: its arguments and its result are the user's own values.
+UserFunction: TypeAlias = Callable[..., Any]
 _POSITIONAL = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
 
 
@@ -23,7 +27,7 @@ class LocalCallback:
 
     name: str
     signature: pb.CallbackSignature
-    resolve: Callable[[], Callable[..., Any]]
+    resolve: Callable[[], UserFunction]
     is_async: bool
     is_generator: bool
     takes_g: bool
@@ -77,7 +81,7 @@ class CallbackRegistry:
 REGISTRY = CallbackRegistry()
 
 
-def _positional_count(func: Callable[..., Any], skip_first: bool) -> int:
+def _positional_count(func: UserFunction, skip_first: bool) -> int:
     params = list(inspect.signature(func).parameters.values())[1 if skip_first else 0 :]
     if any(p.kind is inspect.Parameter.VAR_POSITIONAL for p in params):
         return -1
@@ -85,7 +89,7 @@ def _positional_count(func: Callable[..., Any], skip_first: bool) -> int:
 
 
 def _entry(
-    name: str, func: Callable[..., Any], resolve: Callable[[], Callable[..., Any]], skip_first: bool = False
+    name: str, func: UserFunction, resolve: Callable[[], UserFunction], skip_first: bool = False
 ) -> LocalCallback:
     sig = describe(func, name, skip_first=skip_first)
     return LocalCallback(
@@ -99,7 +103,7 @@ def _entry(
     )
 
 
-def register_function(func: Callable[..., Any]) -> None:
+def register_function(func: UserFunction) -> None:
     if getattr(func, "__name__", "") == "<lambda>":
         raise InitializationError("a lambda cannot be a callback: it has no name to call it by; use def")
     _check_g(func)
@@ -108,11 +112,11 @@ def register_function(func: Callable[..., Any]) -> None:
 
 def register_class(cls: type) -> None:
     """Register the public methods of ``cls``; instance methods need its one instance."""
-    holder: dict[str, Any] = {}
+    holder: dict[str, object] = {}
     original_init = cls.__init__  # type: ignore[misc]
 
     @functools.wraps(original_init)
-    def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
+    def __init__(self: object, *args: object, **kwargs: object) -> None:
         if "instance" in holder and holder["instance"] is not self:
             raise InitializationError(
                 f"Only one callback instance of {cls.__name__!r} should be created: its instance methods "
@@ -134,19 +138,19 @@ def register_class(cls: type) -> None:
         elif inspect.isfunction(raw):
             _check_g(raw)
 
-            def resolve(method: str = name) -> Callable[..., Any]:
+            def resolve(method: str = name) -> UserFunction:
                 if "instance" not in holder:
                     raise InitializationError(
                         f"Instance of {cls.__name__!r} is not initialized yet. Create the instance or mark "
                         f"method {method!r} as classmethod or staticmethod."
                     )
-                bound: Callable[..., Any] = getattr(holder["instance"], method)
+                bound: UserFunction = getattr(holder["instance"], method)
                 return bound
 
             REGISTRY.add(_entry(name, raw, resolve, skip_first=True))
 
 
-def _check_g(func: Callable[..., Any]) -> None:
+def _check_g(func: UserFunction) -> None:
     param = inspect.signature(func).parameters.get(G_PARAMETER)
     if param is not None and param.kind not in (
         inspect.Parameter.POSITIONAL_OR_KEYWORD,

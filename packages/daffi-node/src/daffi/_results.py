@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
+import operator
 import threading
-from collections.abc import Callable, Generator
+from collections.abc import Callable, Generator, Iterator
 from concurrent.futures import Future
-from typing import Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, NoReturn, TypeVar, cast
 
-from daffi._bridge import Block, wait, wait_async
-from daffi._modifiers import already_ran
+from daffi._bridge import Block, interrupted, wait, wait_async
+from daffi._modifiers import Modifier, already_ran
+
+if TYPE_CHECKING:
+    from daffi._caller import Settled
+
+__all__ = ["AsyncResult", "AwaitableValue", "Outcome", "ScheduledTask"]
 
 T = TypeVar("T")
-_UNSET: Any = object()
+_UNSET = object()
 
 
 class Outcome(Generic[T]):
@@ -21,23 +27,28 @@ class Outcome(Generic[T]):
     """
 
     def __init__(
-        self, future: Future[Any], finish: Callable[[Any], T], what: str, call_id: int = 0, block: Block | None = None
+        self,
+        future: Future[Settled],
+        finish: Callable[[Settled], T],
+        what: str,
+        call_id: int = 0,
+        block: Block | None = None,
     ) -> None:
         self.future = future
         self.call_id = call_id
         self._block = block
         self._finish = finish
         self.what = what
-        self._value: T = _UNSET
+        self._value: T | object = _UNSET
         self._lock = threading.Lock()
         #: Someone waited for it (a failure nobody waits for is logged by its producer).
         self.observed = False
 
-    def _settle(self, raw: Any) -> T:
+    def _settle(self, raw: Settled) -> T:
         with self._lock:
             if self._value is _UNSET:
                 self._value = self._finish(raw)
-            return self._value
+            return cast(T, self._value)
 
     def result(self, timeout: float | None = None) -> T:
         self.observed = True
@@ -62,13 +73,17 @@ class AsyncResult(Generic[T]):
 
     def get(self, timeout: float | None = None) -> T:
         """Wait (at most ``timeout`` seconds) and return the result, or raise the call's error."""
-        return self._outcome.result(timeout)
+        try:
+            return self._outcome.result(timeout)
+        except KeyboardInterrupt as interrupt:  # Ctrl-C: the traceback ends at the caller's line
+            interrupted(interrupt)
+            raise
 
     async def get_async(self, timeout: float | None = None) -> T:
         """Like ``get``, without blocking the event loop (asyncio or trio)."""
         return await self._outcome.result_async(timeout)
 
-    def __await__(self) -> Generator[Any, None, AsyncResult[T]]:
+    def __await__(self) -> Generator[object, None, AsyncResult[T]]:
         return self._itself().__await__()
 
     async def _itself(self) -> AsyncResult[T]:
@@ -95,6 +110,22 @@ class AsyncResult(Generic[T]):
         return f"<AsyncResult {self.func_name} #{self.uuid} {state}>"
 
 
+#: A binary operator of the user's values (``operator.add`` & co.).
+_Operator = Callable[[Any, Any], Any]
+
+
+def _on_value(op: _Operator, reflected: bool = False) -> Callable[[AwaitableValue[T], object], Any]:
+    """``AwaitableValue``'s ``op``: applied to the value it resolves to (``other op value`` when ``reflected``)."""
+    if reflected:
+        return lambda self, other: op(other, self._value())
+    return lambda self, other: op(self._value(), other)
+
+
+def _comparison(op: _Operator) -> Callable[[AwaitableValue[T], object], bool]:
+    """``AwaitableValue``'s comparison ``op``, on the value it resolves to."""
+    return lambda self, other: bool(op(self._value(), other))
+
+
 class AwaitableValue(Generic[T]):
     """The result of an async fetcher: ``await`` it, or use it directly and it resolves.
 
@@ -107,17 +138,22 @@ class AwaitableValue(Generic[T]):
     def __init__(self, outcome: Outcome[T]) -> None:
         self._outcome = outcome
 
-    def __and__(self, modifier: Any) -> Any:
-        return already_ran(self, modifier)
+    def __and__(self, modifier: type[Modifier] | Modifier) -> NoReturn:
+        """Always an error: the fetcher already ran, under its decorator's modifier."""
+        already_ran(self, modifier)
 
-    def __await__(self) -> Generator[Any, None, T]:
+    def __await__(self) -> Generator[object, None, T]:
         return self._outcome.result_async().__await__()
 
     def get(self, timeout: float | None = None) -> T:
         """Wait for the value (blocking)."""
-        return self._outcome.result(timeout)
+        try:
+            return self._outcome.result(timeout)
+        except KeyboardInterrupt as interrupt:
+            interrupted(interrupt)
+            raise
 
-    def _value(self) -> Any:
+    def _value(self) -> Any:  # the user's value, whatever its type: what the operators below work on
         return self.get()
 
     def __str__(self) -> str:
@@ -144,53 +180,29 @@ class AwaitableValue(Generic[T]):
     def __float__(self) -> float:
         return float(self._value())
 
-    def __iter__(self) -> Any:
+    def __iter__(self) -> Iterator[Any]:
         return iter(self._value())
 
     def __len__(self) -> int:
         return len(self._value())
 
-    def __getitem__(self, key: Any) -> Any:
-        return self._value()[key]
-
     def __getattr__(self, name: str) -> Any:
         return getattr(self._value(), name)
 
-    def __lt__(self, other: Any) -> bool:
-        return bool(self._value() < other)
-
-    def __le__(self, other: Any) -> bool:
-        return bool(self._value() <= other)
-
-    def __gt__(self, other: Any) -> bool:
-        return bool(self._value() > other)
-
-    def __ge__(self, other: Any) -> bool:
-        return bool(self._value() >= other)
-
-    def __add__(self, other: Any) -> Any:
-        return self._value() + other
-
-    def __radd__(self, other: Any) -> Any:
-        return other + self._value()
-
-    def __sub__(self, other: Any) -> Any:
-        return self._value() - other
-
-    def __rsub__(self, other: Any) -> Any:
-        return other - self._value()
-
-    def __mul__(self, other: Any) -> Any:
-        return self._value() * other
-
-    def __rmul__(self, other: Any) -> Any:
-        return other * self._value()
-
-    def __truediv__(self, other: Any) -> Any:
-        return self._value() / other
-
-    def __rtruediv__(self, other: Any) -> Any:
-        return other / self._value()
+    # Comparisons and arithmetic work on the value (what the user's own types make of them).
+    __getitem__ = _on_value(operator.getitem)
+    __lt__ = _comparison(operator.lt)
+    __le__ = _comparison(operator.le)
+    __gt__ = _comparison(operator.gt)
+    __ge__ = _comparison(operator.ge)
+    __add__ = _on_value(operator.add)
+    __radd__ = _on_value(operator.add, reflected=True)
+    __sub__ = _on_value(operator.sub)
+    __rsub__ = _on_value(operator.sub, reflected=True)
+    __mul__ = _on_value(operator.mul)
+    __rmul__ = _on_value(operator.mul, reflected=True)
+    __truediv__ = _on_value(operator.truediv)
+    __rtruediv__ = _on_value(operator.truediv, reflected=True)
 
 
 class ScheduledTask:
@@ -208,6 +220,3 @@ class ScheduledTask:
 
     def __repr__(self) -> str:
         return f"<ScheduledTask {self.func_name} {self.uuid} on {self.process_name!r}>"
-
-
-__all__ = ["AsyncResult", "AwaitableValue", "Outcome", "ScheduledTask"]

@@ -7,7 +7,9 @@ import contextlib
 import logging
 import threading
 from collections.abc import Callable, Coroutine
-from typing import Any, TypeVar
+from typing import TypeVar
+
+__all__ = ["Runtime", "Timer"]
 
 T = TypeVar("T")
 log = logging.getLogger("daffi.node")
@@ -20,7 +22,7 @@ class Runtime:
 
     def __init__(self, loop: asyncio.AbstractEventLoop | None = None, name: str = "daffi-loop") -> None:
         self.loop = loop or asyncio.new_event_loop()
-        self._posted: list[tuple[Callable[..., None], tuple[Any, ...]]] = []
+        self._posted: list[tuple[Callable[..., None], tuple[object, ...]]] = []
         self._posted_lock = threading.Lock()
         self.thread = threading.Thread(target=self._main, name=name, daemon=True)
         self.thread.start()
@@ -34,11 +36,11 @@ class Runtime:
         """The calling thread is the loop's."""
         return threading.current_thread() is self.thread
 
-    def run(self, coro: Coroutine[Any, Any, T], timeout: float | None = None) -> T:
+    def run(self, coro: Coroutine[object, object, T], timeout: float | None = None) -> T:
         """Run ``coro`` on the loop and wait for its result (from another thread)."""
         return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
 
-    def post(self, fn: Callable[..., None], *args: Any) -> None:
+    def post(self, fn: Callable[..., None], *args: object) -> None:
         """Run ``fn(*args)`` on the loop, from any thread, in the order posted.
 
         Posts made while the loop is busy share one wake-up: under load many calls cost a
@@ -64,7 +66,7 @@ class Runtime:
             except Exception:
                 log.exception("node loop job %r failed", fn)
 
-    def call_later(self, delay: float, fn: Callable[..., None], *args: Any) -> Timer:
+    def call_later(self, delay: float, fn: Callable[..., None], *args: object) -> Timer:
         """Run ``fn(*args)`` on the loop after ``delay`` seconds; callable from any thread."""
         timer = Timer(fn, args)
         if self.on_loop:
@@ -108,7 +110,7 @@ class Timer:
 
     __slots__ = ("_args", "_fn", "_handle", "cancelled")
 
-    def __init__(self, fn: Callable[..., None], args: tuple[Any, ...]) -> None:
+    def __init__(self, fn: Callable[..., None], args: tuple[object, ...]) -> None:
         self._fn: Callable[..., None] | None = fn
         self._args = args
         self._handle: asyncio.TimerHandle | None = None
@@ -132,6 +134,3 @@ class Timer:
     def _drop(self) -> None:
         self._fn = None
         self._args = ()
-
-
-__all__ = ["Runtime", "Timer"]

@@ -9,9 +9,24 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Literal, TypedDict
+
+__all__ = ["Condition", "Scheduler", "Task", "TaskInfo"]
 
 log = logging.getLogger("daffi.node")
+
+
+#: How a task runs: every interval, or at given points in time.
+Condition = Literal["period", "at_time"]
+
+
+class TaskInfo(TypedDict):
+    """A scheduled task as ``Global.get_scheduled_tasks`` lists it."""
+
+    condition: Condition
+    func_name: str
+    uuid: str
+    runs: int
 
 
 @dataclass
@@ -19,11 +34,11 @@ class Task:
     uuid: str
     caller: str
     func_name: str
-    condition: str  # "period" or "at_time"
+    condition: Condition
     runs: int = 0
     task: asyncio.Task[None] | None = field(default=None, repr=False)
 
-    def as_dict(self) -> dict[str, Any]:
+    def as_dict(self) -> TaskInfo:
         return {"condition": self.condition, "func_name": self.func_name, "uuid": self.uuid, "runs": self.runs}
 
 
@@ -81,7 +96,7 @@ class Scheduler:
         except BaseException:  # SystemExit & co. from the callback must not stop the node's loop
             log.exception("scheduled task %s (%s) failed", entry.uuid, entry.func_name)
 
-    def list_for(self, caller: str) -> list[dict[str, Any]]:
+    def list_for(self, caller: str) -> list[TaskInfo]:
         return [t.as_dict() for t in self._tasks.values() if t.caller == caller]
 
     def cancel(self, task_uuid: str) -> bool:

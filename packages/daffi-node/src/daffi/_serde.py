@@ -16,6 +16,8 @@ from typing import Any
 import dill
 from daffi_core.proto import daffi_pb2 as pb
 
+__all__ = ["DILL", "PICKLE", "dumps", "loads"]
+
 PICKLE = pb.PICKLE
 DILL = pb.DILL
 
@@ -27,7 +29,7 @@ class _NeedsDill(Exception):
 class _StrictPickler(pickle.Pickler):
     """Refuses what only pickles by a reference the receiving process may lack."""
 
-    def reducer_override(self, obj: Any) -> Any:
+    def reducer_override(self, obj: object) -> Any:  # pickle's: NotImplemented, or a reduction
         if isinstance(obj, (types.FunctionType, type)):
             if obj.__module__ == "__main__" or "<" in obj.__qualname__:  # <lambda>, <locals>
                 raise _NeedsDill
@@ -36,7 +38,7 @@ class _StrictPickler(pickle.Pickler):
         return NotImplemented
 
 
-def dumps(obj: Any) -> tuple[bytes, int]:
+def dumps(obj: object) -> tuple[bytes, int]:
     """Serialize ``obj``; returns the bytes and their ``Encoding``."""
     buffer = io.BytesIO()
     try:
@@ -47,7 +49,7 @@ def dumps(obj: Any) -> tuple[bytes, int]:
 
 
 def loads(data: bytes, encoding: int) -> Any:
-    """Rebuild an object serialized by ``dumps``."""
+    """Rebuild an object serialized by ``dumps`` (a user's value: arguments, a result)."""
     if encoding == DILL:
         return dill.loads(data)
     return pickle.loads(data)

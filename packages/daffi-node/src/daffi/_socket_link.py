@@ -1,6 +1,6 @@
 """The socket link: the socket transport, read by the threads that need what arrives.
 
-Any thread sends (``Connection.send`` keeps frames whole). Reading is a role that one thread
+Every thread sends (``Connection.send`` keeps frames whole). Reading is a role that one thread
 holds at a time, so that a frame is parsed once and nothing is handed between threads that
 need not be:
 
@@ -28,7 +28,7 @@ import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from daffi_core import framing
 from daffi_core.address import Address
@@ -40,11 +40,13 @@ from daffi_core.protocol import CONNECT_METHOD
 from daffi_core.security import ClientSecurity
 from daffi_core.transport import SOCKET, Code
 from daffi_core.transport.socket.client import Connection, open_connection
-from daffi_core.transport.socket.wire import Body, data_frames
+from daffi_core.transport.socket.wire import Body, Kind, data_frames
 from google.protobuf.message import DecodeError
 
 from daffi._link import Backoff, Handlers, LinkBase, Rejected
 from daffi._runtime import Runtime
+
+__all__ = ["SocketLink"]
 
 log = logging.getLogger("daffi.node")
 T = TypeVar("T")
@@ -235,7 +237,7 @@ class SocketLink(LinkBase):
     def _sticky(self) -> float:
         return STICKY_SERVING if self._serves() else STICKY_CALLING
 
-    def _deliver(self, conn: Connection, frames: list[tuple[Any, Body]], pump: _Pump | None) -> None:
+    def _deliver(self, conn: Connection, frames: list[tuple[Kind, Body]], pump: _Pump | None) -> None:
         on_frame = self.handlers.frame
         last = len(frames) - 1
         for index, (_, body) in enumerate(frames):
@@ -464,6 +466,3 @@ class SocketLink(LinkBase):
         thread = pump.thread if pump is not None and not pump.busy else None
         if thread is not None and thread is not threading.current_thread():
             thread.join(2)
-
-
-__all__ = ["SocketLink"]

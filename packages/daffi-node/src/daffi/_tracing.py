@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import functools
 import inspect
-from typing import Any, cast
+from typing import cast
 
 from daffi_core.proto import daffi_pb2 as pb
 from daffi_core.stats import DEFAULT_MODIFIER, OK
@@ -77,7 +77,7 @@ class _Serving:
         scope = self._context
         if inspect.iscoroutinefunction(job):
 
-            async def in_scope_async(*args: Any, **kwargs: Any) -> Any:
+            async def in_scope_async(*args: object, **kwargs: object) -> object:
                 token = context.attach(scope)
                 try:
                     return await job(*args, **kwargs)
@@ -86,7 +86,7 @@ class _Serving:
 
             return cast(Job, in_scope_async)
 
-        def in_scope(*args: Any, **kwargs: Any) -> Any:
+        def in_scope(*args: object, **kwargs: object) -> object:
             token = context.attach(scope)
             try:
                 return job(*args, **kwargs)

@@ -11,7 +11,7 @@ the results are awaitable.
 from __future__ import annotations
 
 from collections.abc import Callable, Coroutine, Iterable
-from typing import Any, ParamSpec, Protocol, TypeVar, overload
+from typing import ParamSpec, Protocol, TypeVar, overload
 
 from daffi_core.proto import daffi_pb2 as pb
 from daffi_core.signature import describe
@@ -22,6 +22,8 @@ from daffi._durations import Duration
 from daffi._modifiers import BG, BROADCAST, FG, PERIOD, STREAM, AtTime
 from daffi._results import AsyncResult, AwaitableValue, ScheduledTask
 from daffi._v1 import RetryPolicy
+
+__all__ = ["AsyncCall", "AsyncRemote", "Call", "Remote", "remote", "signature_of"]
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -37,9 +39,11 @@ class Call(Protocol[R]):
     @overload
     def __and__(self, modifier: type[BROADCAST] | BROADCAST) -> dict[str, R]: ...
     @overload
+    def __and__(self, modifier: type[STREAM] | STREAM) -> None: ...
+    @overload
     def __and__(self, modifier: PERIOD) -> ScheduledTask: ...
 
-    # The daffi 1.x spellings of the same (daffi._v1.CallMethods).
+    # The daffi 1.x spellings of the same (RemoteCall.fg() & co.).
     def fg(self, timeout: Duration | None = None, retry_policy: RetryPolicy | None = None) -> R: ...
     def bg(
         self,
@@ -68,9 +72,11 @@ class AsyncCall(Protocol[R]):
     @overload
     def __and__(self, modifier: type[BROADCAST] | BROADCAST) -> AwaitableValue[dict[str, R]]: ...
     @overload
+    def __and__(self, modifier: type[STREAM] | STREAM) -> AwaitableValue[None]: ...
+    @overload
     def __and__(self, modifier: PERIOD) -> AwaitableValue[ScheduledTask]: ...
 
-    # The daffi 1.x spellings of the same (daffi._v1.CallMethods).
+    # The daffi 1.x spellings of the same (RemoteCall.fg() & co.).
     def fg(self, timeout: Duration | None = None, retry_policy: RetryPolicy | None = None) -> AwaitableValue[R]: ...
     def bg(
         self,
@@ -98,7 +104,7 @@ class Remote(Protocol[P, R]):
 
     def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R: ...
     def call(self, *args: P.args, **kwargs: P.kwargs) -> Call[R]: ...
-    def stream(self, items: Iterable[Any], modifier: type[STREAM] | STREAM = ...) -> None: ...
+    def stream(self, items: Iterable[object], modifier: type[STREAM] | STREAM = ...) -> None: ...
 
 
 class AsyncRemote(Protocol[P, R]):
@@ -108,27 +114,27 @@ class AsyncRemote(Protocol[P, R]):
 
     def __call__(self, *args: P.args, **kwargs: P.kwargs) -> AwaitableValue[R]: ...
     def call(self, *args: P.args, **kwargs: P.kwargs) -> AsyncCall[R]: ...
-    def stream(self, items: Iterable[Any], modifier: type[STREAM] | STREAM = ...) -> AwaitableValue[None]: ...
+    def stream(self, items: Iterable[object], modifier: type[STREAM] | STREAM = ...) -> AwaitableValue[None]: ...
 
 
 class _Decorate(Protocol):
     """What ``remote(contract=...)`` returns: ``remote`` itself, applied to the function."""
 
     @overload
-    def __call__(self, func: Callable[P, Coroutine[Any, Any, R]], /) -> AsyncRemote[P, R]: ...  # type: ignore[overload-overlap]
+    def __call__(self, func: Callable[P, Coroutine[object, object, R]], /) -> AsyncRemote[P, R]: ...  # type: ignore[overload-overlap]
     @overload
     def __call__(self, func: Callable[P, R], /) -> Remote[P, R]: ...
 
 
 @overload
-def remote(func: Callable[P, Coroutine[Any, Any, R]], /) -> AsyncRemote[P, R]: ...  # type: ignore[overload-overlap]
+def remote(func: Callable[P, Coroutine[object, object, R]], /) -> AsyncRemote[P, R]: ...  # type: ignore[overload-overlap]
 @overload
 def remote(func: Callable[P, R], /) -> Remote[P, R]: ...
 @overload
 def remote(*, contract: str) -> _Decorate: ...
 
 
-def remote(func: Callable[..., Any] | None = None, /, *, contract: str | None = None) -> Any:
+def remote(func: Callable[..., object] | None = None, /, *, contract: str | None = None) -> object:
     """A fetcher typed by ``func``'s signature that runs the remote callback of the same name (``FG``).
 
     Generated stubs pass ``contract``, the callee's signature they were made from: each call carries
@@ -136,20 +142,17 @@ def remote(func: Callable[..., Any] | None = None, /, *, contract: str | None = 
     ``SignatureMismatch`` before running it.
     """
 
-    def decorate(func: Callable[..., Any]) -> Fetcher:
+    def decorate(func: Callable[..., object]) -> Fetcher:
         parsed = Contract.parse(contract, func.__module__) if contract is not None else None
         return Fetcher(func, FG, contract=parsed)
 
     return decorate if func is None else decorate(func)
 
 
-def signature_of(stub: Any) -> pb.CallbackSignature:
+def signature_of(stub: object) -> pb.CallbackSignature:
     """The callee signature ``stub`` was made from: its contract's, else its own function's."""
     if not isinstance(stub, Fetcher):
         raise TypeError(f"{stub!r} is not a fetcher (a generated stub or an @fetcher function)")
     if stub.contract is not None:
         return stub.contract.signature
     return describe(stub.__wrapped__, stub.name)
-
-
-__all__ = ["AsyncCall", "AsyncRemote", "Call", "Remote", "remote", "signature_of"]

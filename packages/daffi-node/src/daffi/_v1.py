@@ -29,17 +29,27 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from daffi_core.errors import InitializationError
 from daffi_core.signature import G_PARAMETER
 
 from daffi import _node
-from daffi._durations import Duration
 from daffi._errors import UnableToFindCandidate
-from daffi._modifiers import BG, BROADCAST, FG, PERIOD, STREAM, AtTime, Modifier, as_modifier
+from daffi._modifiers import Modifier, as_modifier
+from daffi._registry import UserFunction
+
+__all__ = [
+    "EXEC_MODIFIER_KEYWORD",
+    "RetryPolicy",
+    "running_global",
+    "take_exec_modifier",
+    "unwrapped",
+    "with_g",
+]
 
 T = TypeVar("T")
+F = TypeVar("F")
 log = logging.getLogger("daffi")
 #: The keyword a fetcher call takes its modifier from in daffi 1.x.
 EXEC_MODIFIER_KEYWORD = "__exec_modifier__"
@@ -47,48 +57,7 @@ EXEC_MODIFIER_KEYWORD = "__exec_modifier__"
 DEFAULT_RETRY_SECONDS = 60.0
 
 
-class CallMethods:
-    """``call.fg()`` and its siblings: each is ``call & MODIFIER(...)``."""
-
-    __slots__ = ()
-
-    def __and__(self, modifier: Any) -> Any:  # RemoteCall's own
-        raise NotImplementedError
-
-    def fg(self, timeout: Duration | None = None, retry_policy: RetryPolicy | None = None) -> Any:
-        """``& FG(timeout)``."""
-        return self & FG(timeout, retry_policy=retry_policy)
-
-    def bg(
-        self,
-        timeout: Duration | None = None,
-        eta: Duration | None = None,
-        retry_policy: RetryPolicy | None = None,
-        no_return: bool = False,
-    ) -> Any:
-        """``& BG(timeout, eta)``; ``no_return=True`` is ``return_result=False``."""
-        return self & BG(timeout, eta, retry_policy=retry_policy, no_return=no_return)
-
-    def broadcast(
-        self,
-        eta: Duration | None = None,
-        return_result: bool = True,
-        timeout: Duration | None = None,
-        retry_policy: RetryPolicy | None = None,
-    ) -> Any:
-        """``& BROADCAST(timeout, eta, return_result)``."""
-        return self & BROADCAST(timeout, eta, return_result, retry_policy=retry_policy)
-
-    def period(self, at_time: AtTime | None = None, interval: Duration | None = None) -> Any:
-        """``& PERIOD(at_time=..., interval=...)``."""
-        return self & PERIOD(at_time, interval)
-
-    def stream(self) -> Any:
-        """``& STREAM``."""
-        return self & STREAM
-
-
-def take_exec_modifier(kwargs: dict[str, Any]) -> Modifier | None:
+def take_exec_modifier(kwargs: dict[str, object]) -> Modifier | None:
     """Remove ``__exec_modifier__`` from a call's keyword arguments: the modifier it names, or None."""
     if EXEC_MODIFIER_KEYWORD not in kwargs:
         return None
@@ -150,38 +119,38 @@ class RetryPolicy:
             time.sleep(self.wait)  # a retry is the caller's own thread waiting, as in 1.x
 
 
-def get_g() -> Any:
-    """The ``Global`` running in this process; InitializationError when there is none."""
+def running_global() -> object:
+    """The ``Global`` running in this process (``daffi.get_g``); InitializationError when there is none."""
     g = _node.running()
     if g is None:
         raise InitializationError("no Global is running in this process: create Global(...) first")
     return g
 
 
-def with_g(func: Callable[..., Any]) -> Callable[..., Any]:
+def with_g(func: UserFunction) -> UserFunction:
     """``func`` (a callback taking ``g``) called locally gets the running ``Global`` as ``g``."""
     sig = inspect.signature(func)
 
-    def complete(args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any]:
+    def complete(args: tuple[object, ...], kwargs: dict[str, object]) -> dict[str, object]:
         if G_PARAMETER in kwargs:
             return kwargs
         try:
             sig.bind_partial(*args, **kwargs).arguments[G_PARAMETER]
         except (KeyError, TypeError):
-            return {**kwargs, G_PARAMETER: get_g()}
+            return {**kwargs, G_PARAMETER: running_global()}
         return kwargs  # given positionally
 
     if inspect.iscoroutinefunction(func):
 
         @functools.wraps(func)
-        async def run_async(*args: Any, **kwargs: Any) -> Any:
+        async def run_async(*args: object, **kwargs: object) -> object:
             return await func(*args, **complete(args, kwargs))
 
-        wrapper: Callable[..., Any] = run_async
+        wrapper: UserFunction = run_async
     else:
 
         @functools.wraps(func)
-        def run(*args: Any, **kwargs: Any) -> Any:
+        def run(*args: object, **kwargs: object) -> object:
             return func(*args, **complete(args, kwargs))
 
         wrapper = run
@@ -189,17 +158,6 @@ def with_g(func: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
-def unwrapped(func: Any) -> Any:
+def unwrapped(func: F) -> F:
     """The callback behind a ``with_g`` wrapper (itself otherwise)."""
     return getattr(func, "__daffi_callback__", func)
-
-
-__all__ = [
-    "EXEC_MODIFIER_KEYWORD",
-    "CallMethods",
-    "RetryPolicy",
-    "get_g",
-    "take_exec_modifier",
-    "unwrapped",
-    "with_g",
-]

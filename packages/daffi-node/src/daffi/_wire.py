@@ -2,36 +2,43 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Iterable
+from typing import TypeAlias
 
 from daffi_core import framing
 from daffi_core.framing import Encoded
 from daffi_core.proto import daffi_pb2 as pb
 from daffi_core.protocol import CHUNK_SIZE
 
-M = pb.Message
+__all__ = ["Assembler", "MessageField", "frames"]
+
+#: A field of ``pb.Message`` given by keyword to ``frames`` (``head=``, ``error=``, ``count=``, ...).
+MessageField: TypeAlias = "pb.CallHead | pb.Error | int | str | bytes | bool | Iterable[str]"
 
 
-def frames(kind: int, call_id: int, peer: str, payload: bytes = b"", encoding: int = 0, **fields: Any) -> list[Encoded]:
+def frames(
+    kind: int, call_id: int, peer: str, payload: bytes = b"", encoding: int = 0, **fields: MessageField
+) -> list[Encoded]:
     """The frames of one message; payloads over ``CHUNK_SIZE`` are split (``fields`` go in the first).
 
     Pieces are views of ``payload``: it is copied once, when the batch is written.
     """
     if len(payload) <= CHUNK_SIZE:  # nearly every message: one frame, only the fields that are set
-        return [framing.message(M(kind=kind, call_id=call_id, peer=peer, encoding=encoding, **fields), payload)]  # type: ignore[arg-type]
+        message = pb.Message(kind=kind, call_id=call_id, peer=peer, encoding=encoding, **fields)  # type: ignore[arg-type]
+        return [framing.message(message, payload)]
     view = memoryview(payload)
     pieces = [view[start : start + CHUNK_SIZE] for start in range(0, len(payload), CHUNK_SIZE)]
     last = len(pieces) - 1
     return [
         framing.message(
-            M(
+            pb.Message(
                 kind=pb.Message.Kind.ValueType(kind),
                 call_id=call_id,
                 peer=peer,
                 encoding=pb.Encoding.ValueType(encoding),
                 more=index < last,
                 continuation=index > 0,
-                **(fields if index == 0 else {}),
+                **(fields if index == 0 else {}),  # type: ignore[arg-type]  # keywords of Message
             ),
             piece,
         )

@@ -12,9 +12,16 @@ import queue
 import threading
 from collections.abc import Awaitable, Callable, Coroutine
 from concurrent.futures import Future
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Literal, TypeAlias, TypeVar, cast
+
+if TYPE_CHECKING:
+    import trio
+
+__all__ = ["AsyncRunner", "Backend", "DaemonPool", "Escaped"]
 
 T = TypeVar("T")
+#: Where async callbacks run: an asyncio loop or a trio run.
+Backend: TypeAlias = Literal["asyncio", "trio"]
 
 
 class DaemonPool:
@@ -23,7 +30,7 @@ class DaemonPool:
     def __init__(self, max_workers: int, name: str) -> None:
         self._max = max_workers
         self._name = name
-        self._jobs: queue.SimpleQueue[tuple[Future[Any], Callable[[], Any]] | None] = queue.SimpleQueue()
+        self._jobs: queue.SimpleQueue[tuple[Future[object], Callable[[], object]] | None] = queue.SimpleQueue()
         self._lock = threading.Lock()
         self._threads = 0
         self._idle = 0
@@ -35,7 +42,7 @@ class DaemonPool:
             if self._closed:
                 future.set_exception(RuntimeError("the worker pool is shut down"))
                 return future
-            self._jobs.put((future, fn))
+            self._jobs.put((cast("Future[object]", future), fn))
             if self._idle:  # an idle worker will take it
                 self._idle -= 1
             elif self._threads < self._max:
@@ -80,12 +87,13 @@ class Escaped(Exception):
 class AsyncRunner:
     """Runs coroutines of user code on one event loop in a daemon thread (asyncio or trio)."""
 
-    def __init__(self, backend: str) -> None:
+    def __init__(self, backend: Backend) -> None:
         self.backend = backend
         self._ready = threading.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._trio_token: Any = None
-        self._trio_stop: Any = None
+        self._trio_token: trio.lowlevel.TrioToken | None = None
+        self._trio_stop: trio.Event | None = None
+        self._nursery: trio.Nursery | None = None
         self._thread = threading.Thread(target=self._main, name="daffi-async-callbacks", daemon=True)
         self._thread.start()
         self._ready.wait(10)
@@ -131,7 +139,9 @@ class AsyncRunner:
                 except BaseException as exc:
                     future.set_exception(exc)
 
-            self._trio_token.run_sync_soon(self._nursery.start_soon, job)
+            token, nursery = self._trio_token, self._nursery
+            assert token is not None and nursery is not None  # set before the thread's ready
+            token.run_sync_soon(nursery.start_soon, job)
             return future
         assert self._loop is not None
         return asyncio.run_coroutine_threadsafe(contained(), self._loop)
@@ -139,6 +149,7 @@ class AsyncRunner:
     def stop(self) -> None:
         if self.backend == "trio":
             with contextlib.suppress(Exception):
+                assert self._trio_token is not None and self._trio_stop is not None
                 self._trio_token.run_sync_soon(self._trio_stop.set)
         elif self._loop is not None:
             with contextlib.suppress(RuntimeError):
@@ -146,7 +157,7 @@ class AsyncRunner:
         self._thread.join(2)
 
 
-def _contained(make: Callable[[], Awaitable[T]]) -> Callable[[], Coroutine[Any, Any, T]]:
+def _contained(make: Callable[[], Awaitable[T]]) -> Callable[[], Coroutine[object, object, T]]:
     async def run() -> T:
         try:
             return await make()

@@ -3,7 +3,6 @@
 New code imports the same names from ``daffi`` (see ``daffi._v1``).
 """
 
-from daffi._global import Global
-from daffi._v1 import get_g
+from daffi._global import Global, get_g
 
 __all__ = ["Global", "get_g"]

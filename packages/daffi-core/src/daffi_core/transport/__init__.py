@@ -19,13 +19,29 @@ from __future__ import annotations
 import asyncio
 import enum
 import os
+from typing import Final, Literal, TypeAlias
 
 from daffi_core.address import Address
 from daffi_core.errors import InitializationError
 
-GRPC = "grpc"
-SOCKET = "socket"
-AUTO = "auto"
+__all__ = [
+    "AUTO",
+    "CHOICES",
+    "GRPC",
+    "SOCKET",
+    "TRANSPORT_ENV",
+    "Code",
+    "Transport",
+    "mismatch",
+    "new_event_loop",
+    "resolve_transport",
+]
+
+#: A transport that carries frames (what ``resolve_transport`` chooses).
+Transport: TypeAlias = Literal["grpc", "socket"]
+GRPC: Final = "grpc"
+SOCKET: Final = "socket"
+AUTO: Final = "auto"
 #: The values of ``transport=`` / ``--transport`` / ``$DAFFI_TRANSPORT``.
 CHOICES = (AUTO, GRPC, SOCKET)
 #: Environment variable read when no transport is given explicitly.
@@ -48,7 +64,7 @@ class Code(enum.IntEnum):
     UNAUTHENTICATED = 16
 
 
-def resolve_transport(transport: str | None, address: Address) -> str:
+def resolve_transport(transport: str | None, address: Address) -> Transport:
     """``"grpc"`` or ``"socket"``: ``transport``, else ``$DAFFI_TRANSPORT``, else ``"auto"``.
 
     ``"auto"`` is the socket transport on a UNIX socket (where gRPC brings nothing: no TLS, no
@@ -63,7 +79,7 @@ def resolve_transport(transport: str | None, address: Address) -> str:
     transport = transport.lower()
     if transport == AUTO:
         return SOCKET if address.is_unix else GRPC
-    return transport
+    return SOCKET if transport == SOCKET else GRPC
 
 
 def mismatch(address: Address, ours: str, theirs: str, who: str = "this node") -> str:
@@ -86,16 +102,3 @@ def new_event_loop(transport: str) -> asyncio.AbstractEventLoop:
         else:
             return uvloop.new_event_loop()
     return asyncio.new_event_loop()
-
-
-__all__ = [
-    "AUTO",
-    "CHOICES",
-    "GRPC",
-    "SOCKET",
-    "TRANSPORT_ENV",
-    "Code",
-    "mismatch",
-    "new_event_loop",
-    "resolve_transport",
-]

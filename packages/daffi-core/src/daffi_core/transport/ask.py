@@ -9,7 +9,8 @@ controller that is still starting and stop at once on a refusal.
 from __future__ import annotations
 
 import asyncio
-from typing import TypeVar
+from dataclasses import dataclass
+from typing import Generic, TypeVar
 
 from google.protobuf.message import DecodeError, Message
 
@@ -17,6 +18,8 @@ from daffi_core.address import Address
 from daffi_core.errors import ConnectionRefused, ProtocolViolation, TransportError
 from daffi_core.security import ClientSecurity
 from daffi_core.transport import GRPC, SOCKET, mismatch, resolve_transport
+
+__all__ = ["ask"]
 
 Reply = TypeVar("Reply", bound=Message)
 
@@ -38,69 +41,64 @@ def ask(
     (``daffi_core.transport.resolve_transport``). ``who`` names the caller in a transport-mismatch
     message. Blocking: do not call it from a running event loop.
     """
-    security = security or ClientSecurity()
+    question = _Question(address, method, request, reply_type, security or ClientSecurity(), timeout, who)
     if resolve_transport(transport, address) == SOCKET:
-        return _socket(address, method, request, reply_type, security, timeout, who)
-    return asyncio.run(_grpc(address, method, request, reply_type, security, timeout, who))
+        return _socket(question)
+    return asyncio.run(_grpc(question))
 
 
-def _socket(
-    address: Address,
-    method: str,
-    request: Message,
-    reply_type: type[Reply],
-    security: ClientSecurity,
-    timeout: float,
-    who: str,
-) -> Reply:
+@dataclass(frozen=True)
+class _Question(Generic[Reply]):
+    """What ``ask`` asks, for either transport."""
+
+    address: Address
+    method: str
+    request: Message
+    reply_type: type[Reply]
+    security: ClientSecurity
+    timeout: float
+    who: str
+
+
+def _socket(q: _Question[Reply]) -> Reply:
     from daffi_core.transport.socket.client import open_connection
 
-    body = request.SerializeToString()
+    body = q.request.SerializeToString()
     # The request rides along with ``Open`` (one round trip); an empty one is not sent at all, as
     # the controller answers its request-less methods as soon as the connection is open.
-    conn = open_connection(address, method, security, timeout, who=who, first=[body] if body else ())
+    conn = open_connection(q.address, q.method, q.security, q.timeout, who=q.who, first=[body] if body else ())
     try:
-        raw = bytes(conn.receive_one(timeout))
+        raw = bytes(conn.receive_one(q.timeout))
     finally:
         conn.dispose()
     try:
-        return reply_type.FromString(raw)
+        return q.reply_type.FromString(raw)
     except DecodeError:
-        raise ProtocolViolation(f"the controller at {address} answered {method} with a malformed reply") from None
+        raise ProtocolViolation(f"the controller at {q.address} answered {q.method} with a malformed reply") from None
 
 
-async def _grpc(
-    address: Address,
-    method: str,
-    request: Message,
-    reply_type: type[Reply],
-    security: ClientSecurity,
-    timeout: float,
-    who: str,
-) -> Reply:
+async def _grpc(q: _Question[Reply]) -> Reply:
     import grpc
 
     from daffi_core.transport.grpc import channel, client_options
     from daffi_core.transport.socket.client import probe
 
-    async with channel(address.target, security, client_options()) as chan:
+    async with channel(q.address.target, q.security, client_options()) as chan:
         call = chan.unary_unary(
-            method, request_serializer=type(request).SerializeToString, response_deserializer=reply_type.FromString
+            q.method,
+            request_serializer=type(q.request).SerializeToString,
+            response_deserializer=q.reply_type.FromString,
         )
         try:
-            reply: Reply = await call(request, timeout=timeout, metadata=security.metadata)
+            reply: Reply = await call(q.request, timeout=q.timeout, metadata=q.security.metadata)
         except grpc.aio.AioRpcError as exc:
+            where = f"the controller at {q.address}"
             if exc.code() == grpc.StatusCode.UNAUTHENTICATED:
-                raise ConnectionRefused(f"the controller at {address} refused: {exc.details()}") from None
+                raise ConnectionRefused(f"{where} refused: {exc.details()}") from None
             if exc.code() == grpc.StatusCode.UNIMPLEMENTED:
-                raise ConnectionRefused(
-                    f"the controller at {address} does not serve {method} (an older version?)"
-                ) from None
+                raise ConnectionRefused(f"{where} does not serve {q.method} (an older version?)") from None
             # gRPC cannot tell "nobody listens" from "a socket-transport controller listens": ask it.
-            if exc.code() == grpc.StatusCode.UNAVAILABLE and probe(address, security, 1.0):
-                raise ConnectionRefused(mismatch(address, GRPC, SOCKET, who)) from None
+            if exc.code() == grpc.StatusCode.UNAVAILABLE and probe(q.address, q.security, 1.0):
+                raise ConnectionRefused(mismatch(q.address, GRPC, SOCKET, q.who)) from None
             raise TransportError(f"{exc.code().name}: {exc.details()}" if exc.details() else exc.code().name) from None
         return reply
-
-
-__all__ = ["ask"]

@@ -14,6 +14,8 @@ from daffi_core.keepalive import DEFAULT_KEEPALIVE, MIN_KEEPALIVE, keepalive_tim
 from daffi_core.protocol import MAX_MESSAGE_BYTES
 from daffi_core.security import ClientSecurity, ClientTLS, ServerTLS, read_pem
 
+__all__ = ["channel", "channel_credentials", "client_options", "server_credentials", "server_options"]
+
 
 def _common(keepalive: float) -> list[tuple[str, int]]:
     return [
@@ -79,6 +81,3 @@ def channel(target: str, security: ClientSecurity, options: list[tuple[str, int]
     if security.tls is not None:
         return grpc.aio.secure_channel(target, channel_credentials(security.tls), options=options)
     return grpc.aio.insecure_channel(target, options=options)
-
-
-__all__ = ["channel", "channel_credentials", "client_options", "server_credentials", "server_options"]

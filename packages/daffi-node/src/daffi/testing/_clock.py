@@ -10,6 +10,8 @@ from collections.abc import Callable
 
 from daffi._runtime import Timer
 
+__all__ = ["Due", "FakeClock"]
+
 
 class Due:
     """One thing to do at a point of the fake clock's time; ``cancel()`` forgets it."""
@@ -113,6 +115,3 @@ class _ClockTimer(Timer):
         self.action = None
         if self.due is not None:
             self.due.cancel()
-
-
-__all__ = ["Due", "FakeClock"]

@@ -12,7 +12,9 @@ from daffi._decorators import Fetcher
 from daffi._typed import AsyncRemote, Remote, signature_of
 from daffi.testing._clock import FakeClock
 from daffi.testing._switchboard import Switchboard
-from daffi.testing._work import Served
+from daffi.testing._work import Arguments, Impl, Served
+
+__all__ = ["FakeNode", "FakeNodes", "Stub", "fake_nodes"]
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -48,7 +50,7 @@ class FakeNode:
     @overload
     def serve(self, stub: AsyncRemote[P, RemoteIterator[Y]], impl: Callable[P, Iterable[Y]]) -> FakeNode: ...
 
-    def serve(self, stub: Any, impl: Callable[..., Any]) -> FakeNode:
+    def serve(self, stub: object, impl: Impl) -> FakeNode:
         """Serve ``stub``'s callback with ``impl``; returns this node (chainable).
 
         The node announces the stub's contract signature (``daffi._typed.signature_of``). A
@@ -58,7 +60,7 @@ class FakeNode:
         self._board.serve(self._served, signature_of(stub), impl)
         return self
 
-    def calls(self, stub: Stub) -> list[tuple[tuple[Any, ...], dict[str, Any]]]:
+    def calls(self, stub: Stub) -> list[Arguments]:
         """``(args, kwargs)`` of every run of ``stub``'s callback on this node, in order, deserialized.
 
         One entry per run: per call (FG, BG, each node of a BROADCAST, a generator), per STREAM
@@ -144,6 +146,3 @@ def fake_nodes(process_name: str = "caller") -> FakeNodes:
     ``process_name`` is the name the calling side goes by.
     """
     return FakeNodes(process_name)
-
-
-__all__ = ["FakeNode", "FakeNodes", "Stub", "fake_nodes"]

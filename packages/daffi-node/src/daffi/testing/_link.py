@@ -6,7 +6,7 @@ import contextlib
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from pathlib import Path
-from typing import Any, Protocol, TypeVar
+from typing import Protocol, TypeVar
 
 from daffi_core.address import Address
 from daffi_core.errors import DaffiError
@@ -14,6 +14,8 @@ from daffi_core.framing import Encoded
 
 from daffi._runtime import Timer
 from daffi.testing._clock import FakeClock
+
+__all__ = ["Board", "FakeLink"]
 
 T = TypeVar("T")
 
@@ -61,10 +63,10 @@ class FakeLink:
         if self._board.open:
             self._board.receive(frames)
 
-    def post(self, fn: Callable[..., None], *args: Any) -> None:
+    def post(self, fn: Callable[..., None], *args: object) -> None:
         fn(*args)
 
-    def call_later(self, delay: float, fn: Callable[..., None], *args: Any) -> Timer:
+    def call_later(self, delay: float, fn: Callable[..., None], *args: object) -> Timer:
         return self._board.clock.timer(delay, fn, *args)
 
     def wait(self, future: Future[T], timeout: float | None) -> T:

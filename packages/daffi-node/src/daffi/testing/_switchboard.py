@@ -45,11 +45,10 @@ from daffi.testing._work import (
     Work,
 )
 
+__all__ = ["YIELD_WINDOW", "FakeLink", "Impl", "Served", "Switchboard"]
+
 log = logging.getLogger("daffi.testing")
 T = TypeVar("T")
-M = pb.Message
-H = pb.CallHead
-E = pb.Error
 #: Generator items a fake callee sends beyond the consumer's last ACK_YIELDS count.
 YIELD_WINDOW = 64
 
@@ -69,7 +68,7 @@ class Switchboard:
         #: call id -> {fake node name: its work still owing a REPLY}
         self._work: dict[int, dict[str, Work]] = {}
         self._scheduled: dict[str, Scheduled] = {}
-        self._background: set[asyncio.Task[Any]] = set()
+        self._background: set[asyncio.Task[object]] = set()
         self._runner: AsyncRunner | None = None
         self.link: Link = FakeLink(self)
         self.caller = Caller(self.link)
@@ -148,34 +147,34 @@ class Switchboard:
                 continue
             msg, payload = whole
             kind = msg.kind
-            if kind == M.CALL:
+            if kind == pb.Message.CALL:
                 self._call(msg, payload)
-            elif kind == M.ITEM:
+            elif kind == pb.Message.ITEM:
                 self._item(msg.call_id, payload, msg.encoding)
-            elif kind == M.END:
+            elif kind == pb.Message.END:
                 self._end(msg.call_id)
-            elif kind == M.CANCEL:
+            elif kind == pb.Message.CANCEL:
                 self._cancel(msg.call_id)
-            elif kind == M.ACK_YIELDS:
+            elif kind == pb.Message.ACK_YIELDS:
                 self._ack_yields(msg.call_id, msg.count)
 
     def _call(self, msg: pb.Message, payload: bytes) -> None:
         head, call_id, encoding = msg.head, msg.call_id, msg.encoding
-        if head.action == H.SYSTEM:
+        if head.action == pb.CallHead.SYSTEM:
             self._system(call_id, head, payload, encoding)
             return
         targets = self._targets(call_id, head)
         if targets is None:
             return
-        if head.fanout == H.ALL:
-            self._deliver(M(kind=M.ACCEPTED, call_id=call_id, targets=[t.name for t in targets]))
+        if head.fanout == pb.CallHead.ALL:
+            self._deliver(pb.Message(kind=pb.Message.ACCEPTED, call_id=call_id, targets=[t.name for t in targets]))
         for node in targets:
             sig, impl = node.impls[head.name]
             if node.down:
                 self._stopped(call_id, node.name)
-            elif head.action == H.STREAM:
+            elif head.action == pb.CallHead.STREAM:
                 self._register(StreamWork(call_id, node, sig, impl))
-            elif head.action == H.SCHEDULE:
+            elif head.action == pb.CallHead.SCHEDULE:
                 self._schedule(call_id, node, sig, impl, head.schedule, payload, encoding)
             elif sig.is_generator:
                 self._generate(call_id, node, sig, impl, payload, encoding)
@@ -191,26 +190,30 @@ class Switchboard:
                 node = self.nodes.get(head.target)
                 if node is None or head.name not in node.impls:
                     fail = (
-                        (E.NO_SUCH_NODE, f"cannot call node {head.target!r}: it is not connected")
+                        (pb.Error.NO_SUCH_NODE, f"cannot call node {head.target!r}: it is not connected")
                         if node is None
-                        else (E.UNKNOWN_CALLBACK, f"node {head.target!r} has no callback {head.name!r}")
+                        else (pb.Error.UNKNOWN_CALLBACK, f"node {head.target!r} has no callback {head.name!r}")
                     )
                 else:
                     return [node]
             else:
                 offering = [n for n in self.nodes.values() if head.name in n.impls]
-                if offering and head.fanout == H.ALL:
+                if offering and head.fanout == pb.CallHead.ALL:
                     return offering
                 if offering:
                     turn = self._turn.get(head.name, 0) % len(offering)
                     self._turn[head.name] = turn + 1
                     return [offering[turn]]
-                fail = (E.UNKNOWN_CALLBACK, f"no node offers callback {head.name!r}")
+                fail = (pb.Error.UNKNOWN_CALLBACK, f"no node offers callback {head.name!r}")
         kind, message = fail
-        if kind == E.UNKNOWN_CALLBACK:
+        if kind == pb.Error.UNKNOWN_CALLBACK:
             message += f"; callbacks of other nodes:\n{self.catalog.describe()}"
         self._deliver(
-            M(kind=M.REPLY, call_id=call_id, error=E(kind=kind, type_name="GlobalContextError", message=message))
+            pb.Message(
+                kind=pb.Message.REPLY,
+                call_id=call_id,
+                error=pb.Error(kind=kind, type_name="GlobalContextError", message=message),
+            )
         )
         return None
 
@@ -233,7 +236,7 @@ class Switchboard:
         node.record(sig.name, args, kwargs)
         self._answer(call_id, node, lambda: impl(*args, **kwargs), return_result)
 
-    def _answer(self, call_id: int, node: Served, run: Callable[[], Any], return_result: bool) -> None:
+    def _answer(self, call_id: int, node: Served, run: Callable[[], object], return_result: bool) -> None:
         """Run ``run()`` and REPLY with its value or error; an awaitable it returns is awaited first."""
         try:
             value = run()
@@ -245,7 +248,7 @@ class Switchboard:
             return
         self._reply_value(call_id, node.name, value, return_result)
 
-    def _await(self, call_id: int, node: Served, awaitable: Awaitable[Any], return_result: bool) -> None:
+    def _await(self, call_id: int, node: Served, awaitable: Awaitable[object], return_result: bool) -> None:
         library = async_library()
         if library is None:  # no loop runs in this thread: run it to the end here and now
             try:
@@ -268,8 +271,9 @@ class Switchboard:
             work.trio_scope = trio.CancelScope()
             trio.lowlevel.spawn_system_task(self._trio_task, work, awaitable)
 
-    async def _trio_task(self, work: AsyncWork, awaitable: Awaitable[Any]) -> None:
-        outcome: Any
+    async def _trio_task(self, work: AsyncWork, awaitable: Awaitable[object]) -> None:
+        outcome: object
+        assert work.trio_scope is not None
         with work.trio_scope:
             try:
                 outcome = await awaitable
@@ -279,14 +283,14 @@ class Switchboard:
             return
         self._settled(work, asyncio.CancelledError())  # its scope was cancelled: the call was given up
 
-    def _task_done(self, work: AsyncWork, task: asyncio.Task[Any]) -> None:
+    def _task_done(self, work: AsyncWork, task: asyncio.Task[object]) -> None:
         if task.cancelled():
             self._settled(work, asyncio.CancelledError())
         else:
             failure = task.exception()
             self._settled(work, failure if failure is not None else task.result())
 
-    def _settled(self, work: AsyncWork, outcome: Any) -> None:
+    def _settled(self, work: AsyncWork, outcome: object) -> None:
         if not self._forget(work):
             return  # cancelled, timed out or down: answered already
         if isinstance(outcome, BaseException):
@@ -357,8 +361,8 @@ class Switchboard:
                 break
             work.sent += 1
             self._deliver(
-                M(
-                    kind=M.YIELD,
+                pb.Message(
+                    kind=pb.Message.YIELD,
                     call_id=work.call_id,
                     peer=work.node.name,
                     payload=data,
@@ -404,7 +408,9 @@ class Switchboard:
                     self._reply_error(call_id, work.node.name, exc)
                 continue
             if not work.stopped:
-                self._deliver(M(kind=M.ACK_ITEMS, call_id=call_id, peer=work.node.name, count=work.processed))
+                self._deliver(
+                    pb.Message(kind=pb.Message.ACK_ITEMS, call_id=call_id, peer=work.node.name, count=work.processed)
+                )
 
     def _end(self, call_id: int) -> None:
         with self._lock:
@@ -462,7 +468,7 @@ class Switchboard:
         except Exception:
             log.exception("scheduled task %s (%s) on fake node %r failed", task.uuid, task.sig.name, task.node.name)
 
-    def _background_run(self, task: Scheduled, awaitable: Awaitable[Any]) -> None:
+    def _background_run(self, task: Scheduled, awaitable: Awaitable[object]) -> None:
         """A PERIOD run's awaitable: on this thread's loop (asyncio, trio), else to the end at once."""
         library = async_library()
         if library is None:
@@ -471,7 +477,7 @@ class Switchboard:
             running = asyncio.get_running_loop().create_task(_coroutine(awaitable))
             self._background.add(running)
 
-            def done(finished: asyncio.Task[Any]) -> None:
+            def done(finished: asyncio.Task[object]) -> None:
                 self._background.discard(finished)
                 if not finished.cancelled() and finished.exception() is not None:
                     log.error("scheduled task %s (%s) failed", task.uuid, task.sig.name, exc_info=finished.exception())
@@ -493,11 +499,11 @@ class Switchboard:
         node = self.nodes.get(head.target)
         if node is None:
             self._deliver(
-                M(
-                    kind=M.REPLY,
+                pb.Message(
+                    kind=pb.Message.REPLY,
                     call_id=call_id,
-                    error=E(
-                        kind=E.NO_SUCH_NODE,
+                    error=pb.Error(
+                        kind=pb.Error.NO_SUCH_NODE,
                         type_name="GlobalContextError",
                         message=f"cannot call node {head.target!r}: it is not connected",
                     ),
@@ -509,7 +515,7 @@ class Switchboard:
             return
         name = head.name
 
-        def run() -> Any:
+        def run() -> object:
             arg: Any = _serde.loads(payload, encoding) if encoding else None
             if name == "cancel_scheduled_task":
                 return self._cancel_scheduled(node, arg)
@@ -561,9 +567,9 @@ class Switchboard:
     def _deliver(self, msg: pb.Message) -> None:
         self.caller.on_message(msg)
 
-    def _reply_value(self, call_id: int, peer: str, value: Any, return_result: bool) -> None:
+    def _reply_value(self, call_id: int, peer: str, value: object, return_result: bool) -> None:
         if not return_result:
-            self._deliver(M(kind=M.REPLY, call_id=call_id, peer=peer))
+            self._deliver(pb.Message(kind=pb.Message.REPLY, call_id=call_id, peer=peer))
             return
         try:
             data, encoding = _dumps(value)
@@ -571,16 +577,22 @@ class Switchboard:
             self._reply_error(call_id, peer, exc)
             return
         self._deliver(
-            M(kind=M.REPLY, call_id=call_id, peer=peer, payload=data, encoding=pb.Encoding.ValueType(encoding))
+            pb.Message(
+                kind=pb.Message.REPLY,
+                call_id=call_id,
+                peer=peer,
+                payload=data,
+                encoding=pb.Encoding.ValueType(encoding),
+            )
         )
 
     def _reply_error(self, call_id: int, peer: str, exc: BaseException) -> None:
-        self._deliver(M(kind=M.REPLY, call_id=call_id, peer=peer, error=_error_for(exc)))
+        self._deliver(pb.Message(kind=pb.Message.REPLY, call_id=call_id, peer=peer, error=_error_for(exc)))
 
     def _stopped(self, call_id: int, peer: str) -> None:
         """What the controller answers for a node that died owing a reply."""
-        error = E(kind=E.REMOTE_STOPPED, message=f"Remote process {peer!r} stopped unexpectedly.")
-        self._deliver(M(kind=M.REPLY, call_id=call_id, peer=peer, error=error))
+        error = pb.Error(kind=pb.Error.REMOTE_STOPPED, message=f"Remote process {peer!r} stopped unexpectedly.")
+        self._deliver(pb.Message(kind=pb.Message.REPLY, call_id=call_id, peer=peer, error=error))
 
 
 def _arguments(payload: bytes, encoding: int) -> Arguments:
@@ -598,7 +610,7 @@ def _positional(sig: pb.CallbackSignature) -> int:
     return sum(1 for k in kinds if k in (pb.Parameter.POSITIONAL_ONLY, pb.Parameter.POSITIONAL_OR_KEYWORD))
 
 
-def _unpack(positional: int, item: Any) -> Arguments:
+def _unpack(positional: int, item: object) -> Arguments:
     """A stream item as arguments, as a real callee unpacks it (``Args``; a tuple for several)."""
     if isinstance(item, Args):
         return item.args, dict(item.kwargs)
@@ -611,13 +623,10 @@ async def _coroutine(awaitable: Awaitable[T]) -> T:
     return await awaitable
 
 
-def _run_to_end(awaitable: Awaitable[Any]) -> Any:
+def _run_to_end(awaitable: Awaitable[object]) -> object:
     """An awaitable's value when the calling thread runs no loop (a STREAM item's implementation)."""
     if async_library() is not None:
         if isinstance(awaitable, Coroutine):
             awaitable.close()
         raise DaffiError("an async implementation cannot process STREAM items inside a running event loop")
     return asyncio.run(_coroutine(awaitable))
-
-
-__all__ = ["YIELD_WINDOW", "FakeLink", "Impl", "Served", "Switchboard"]

@@ -7,16 +7,34 @@ import contextlib
 import logging
 import threading
 import uuid
-from collections.abc import Callable, Iterator
-from typing import Any
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
 
 from daffi_core.proto import daffi_pb2 as pb
 
+from daffi._registry import UserFunction
+from daffi._scheduler import Condition, TaskInfo
 from daffi.testing._clock import Due
+
+if TYPE_CHECKING:
+    import trio
+
+__all__ = [
+    "Arguments",
+    "AsyncWork",
+    "DeferredWork",
+    "GeneratorWork",
+    "Impl",
+    "Scheduled",
+    "Served",
+    "StreamWork",
+    "Work",
+]
 
 log = logging.getLogger("daffi.testing")
 #: What a callee implementation is: any callable; it may return an awaitable or (generators) an iterable.
-Impl = Callable[..., Any]
+Impl = UserFunction
+#: The arguments of one run of an implementation, as the test reads them back (the user's own values).
 Arguments = tuple[tuple[Any, ...], dict[str, Any]]
 
 
@@ -30,7 +48,7 @@ class Served:
         self.down = False
         self._lock = threading.Lock()
 
-    def record(self, callback: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+    def record(self, callback: str, args: tuple[object, ...], kwargs: dict[str, object]) -> None:
         with self._lock:
             self.records.setdefault(callback, []).append((args, kwargs))
 
@@ -59,9 +77,9 @@ class AsyncWork(Work):
     def __init__(self, call_id: int, node: Served, return_result: bool) -> None:
         super().__init__(call_id, node)
         self.return_result = return_result
-        self.task: asyncio.Task[Any] | None = None
-        self.trio_token: Any = None
-        self.trio_scope: Any = None
+        self.task: asyncio.Task[object] | None = None
+        self.trio_token: trio.lowlevel.TrioToken | None = None
+        self.trio_scope: trio.CancelScope | None = None
 
     def on_this_loop(self) -> bool:
         """It runs on the loop the calling thread runs (blocking this thread would deadlock it)."""
@@ -101,7 +119,7 @@ class DeferredWork(Work):
 class GeneratorWork(Work):
     """A generator implementation's items, produced as the consumer's credit allows."""
 
-    def __init__(self, call_id: int, node: Served, items: Iterator[Any]) -> None:
+    def __init__(self, call_id: int, node: Served, items: Iterator[object]) -> None:
         super().__init__(call_id, node)
         self.items = items
         self.sent = 0
@@ -168,8 +186,8 @@ class Scheduled:
         self.runs = 0
         self.ended = False
 
-    def as_dict(self) -> dict[str, Any]:
-        condition = "period" if self.interval else "at_time"
+    def as_dict(self) -> TaskInfo:
+        condition: Condition = "period" if self.interval else "at_time"
         return {"condition": condition, "func_name": self.sig.name, "uuid": self.uuid, "runs": self.runs}
 
     def end(self) -> bool:

@@ -40,6 +40,8 @@ from daffi_core.transport.socket.wire import (
     speaks_grpc,
 )
 
+__all__ = ["Connection", "open_connection", "probe"]
+
 #: Codes of a CLOSE that retrying cannot cure.
 _FATAL = frozenset({Code.UNAUTHENTICATED, Code.FAILED_PRECONDITION, Code.UNIMPLEMENTED})
 _IOV_MAX = 512
@@ -511,6 +513,3 @@ def probe(address: Address, security: ClientSecurity | None = None, timeout: flo
     finally:
         with contextlib.suppress(OSError):
             sock.close()
-
-
-__all__ = ["Connection", "open_connection", "probe"]

@@ -30,6 +30,8 @@ from daffi_core.security import TOKEN_REFUSAL
 from daffi_core.transport import Code
 from daffi_core.transport.socket.wire import MAGIC, PING_FRAME, PONG_FRAME, Body, FrameReader, Kind, frame, header
 
+__all__ = ["OPEN_METHODS", "ServerConnection", "Service", "Session", "bind", "serve"]
+
 #: Methods open to anyone (like gRPC's health service on a gRPC controller).
 OPEN_METHODS = frozenset({HEALTH_METHOD})
 #: Seconds a closing connection waits for the client to hang up.
@@ -389,6 +391,3 @@ async def serve(
                 await loop.create_server(factory, sock=sock, ssl=tls, ssl_handshake_timeout=timeout, backlog=BACKLOG)
             )
     return servers
-
-
-__all__ = ["OPEN_METHODS", "ServerConnection", "Service", "Session", "bind", "serve"]

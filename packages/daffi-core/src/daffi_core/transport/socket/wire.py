@@ -23,6 +23,22 @@ from daffi_core.errors import FrameTooLarge, ProtocolViolation
 from daffi_core.framing import Buffer, Encoded
 from daffi_core.protocol import BATCH_BYTES, MAX_MESSAGE_BYTES
 
+__all__ = [
+    "HEADER_SIZE",
+    "MAGIC",
+    "MAX_FRAME_BYTES",
+    "PING_FRAME",
+    "PONG_FRAME",
+    "Body",
+    "FrameReader",
+    "Kind",
+    "data_frames",
+    "frame",
+    "header",
+    "identify",
+    "speaks_grpc",
+]
+
 #: The first bytes each side sends; the digit is the version of this framing.
 MAGIC = b"DAFFI/1\n"
 #: A frame's body may not be larger (the same limit as a gRPC message).
@@ -196,20 +212,3 @@ class FrameReader:
             start = 0
         self._start, self._end = start, end
         return frames
-
-
-__all__ = [
-    "HEADER_SIZE",
-    "MAGIC",
-    "MAX_FRAME_BYTES",
-    "PING_FRAME",
-    "PONG_FRAME",
-    "Body",
-    "FrameReader",
-    "Kind",
-    "data_frames",
-    "frame",
-    "header",
-    "identify",
-    "speaks_grpc",
-]
