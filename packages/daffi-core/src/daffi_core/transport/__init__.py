@@ -7,11 +7,12 @@ daffi_core.transport
       ├── wire      the bytes: greeting, frame header, a parser that refuses hostile input
       ├── client    one blocking, thread-safe connection (nodes and tools), TLS in memory
       └── server    the asyncio side (the controller), on uvloop where it is installed
+ └── nats       nodes on a NATS server or cluster, no controller: subjects, chunking, nats-py
 ```
 
-Both carry the messages of ``proto/daffi.proto`` unchanged: a node, the controller and the
+All carry the messages of ``proto/daffi.proto`` unchanged: a node, the controller and the
 tools speak the same protocol whatever carries it. Nothing here imports ``grpc`` unless the
-gRPC transport is used.
+gRPC transport is used, nor ``nats`` unless the NATS transport is.
 """
 
 from __future__ import annotations
@@ -25,9 +26,13 @@ from daffi_core.errors import InitializationError
 
 GRPC = "grpc"
 SOCKET = "socket"
+#: Nodes on a NATS server or cluster (``daffi_core.transport.nats``): no daffi controller runs.
+NATS = "nats"
 AUTO = "auto"
 #: The values of ``transport=`` / ``--transport`` / ``$DAFFI_TRANSPORT``.
-CHOICES = (AUTO, GRPC, SOCKET)
+CHOICES = (AUTO, GRPC, SOCKET, NATS)
+#: The transports a daffi controller serves (``nats`` has none).
+CONTROLLER_CHOICES = (AUTO, GRPC, SOCKET)
 #: Environment variable read when no transport is given explicitly.
 TRANSPORT_ENV = "DAFFI_TRANSPORT"
 
@@ -49,10 +54,11 @@ class Code(enum.IntEnum):
 
 
 def resolve_transport(transport: str | None, address: Address) -> str:
-    """``"grpc"`` or ``"socket"``: ``transport``, else ``$DAFFI_TRANSPORT``, else ``"auto"``.
+    """``"grpc"``, ``"socket"`` or ``"nats"``: ``transport``, else ``$DAFFI_TRANSPORT``, else ``"auto"``.
 
     ``"auto"`` is the socket transport on a UNIX socket (where gRPC brings nothing: no TLS, no
-    proxies) and gRPC on TCP. Raises InitializationError for any other value.
+    proxies) and gRPC on TCP; it never picks ``"nats"``, which has to be asked for. Raises
+    InitializationError for any other value.
     """
     origin = "transport"
     if transport is None:
@@ -91,7 +97,9 @@ def new_event_loop(transport: str) -> asyncio.AbstractEventLoop:
 __all__ = [
     "AUTO",
     "CHOICES",
+    "CONTROLLER_CHOICES",
     "GRPC",
+    "NATS",
     "SOCKET",
     "TRANSPORT_ENV",
     "Code",
