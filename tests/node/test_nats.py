@@ -305,3 +305,23 @@ def test_generator_callback_streams_back(procs: Procs, nats: Where) -> None:
             if item == 5:
                 break
         wait_until(lambda: (g.call.generator_state() & FG)["generator_closed"], what="the generator closed")
+
+
+# -- tools
+
+
+def test_codegen_lists_the_nodes_on_the_server(procs: Procs, nats: Where) -> None:
+    procs.service(nats, "svc")
+    listing = procs.python("-m", "daffi_codegen", *nats.argv, "--list", "--wait-process", "svc")
+    assert listing.wait(30) == 0, listing.output
+    assert "def add(a: int, b: int) -> int" in listing.output
+    assert "svc" in listing.output
+
+
+def test_controller_refuses_the_nats_transport(procs: Procs, monkeypatch: pytest.MonkeyPatch) -> None:
+    refused = procs.python("-m", "daffi_controller", "--port", "0", "--transport", "nats")
+    assert refused.wait(30) == 2  # not among its choices
+    monkeypatch.setenv("DAFFI_TRANSPORT", "nats")
+    refused = procs.python("-m", "daffi_controller", "--port", "0")
+    assert refused.wait(30) == 2  # $DAFFI_TRANSPORT is checked against the same choices
+    assert "'nats'" in refused.output, refused.output

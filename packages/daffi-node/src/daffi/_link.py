@@ -1,10 +1,11 @@
 """The link layer: one connection to the controller, as the layers above see it.
 
 ``Link`` is all that caller and callee know of the connection (they never see ``Node`` or
-``Global``); ``Handlers`` is how the connection reaches up to them, as callables. Two links
+``Global``); ``Handlers`` is how the connection reaches up to them, as callables. Three links
 implement it: ``GrpcLink`` (``_grpc_link``: a gRPC stream driven by the node's loop),
 ``SocketLink`` (``_socket_link``: the socket transport, read by the threads that wait for
-replies) and ``NatsLink`` (``_nats_link``: no controller; the link routes over a NATS server). ``LinkBase`` holds what both share: the first connect, the connection state, the
+replies) and ``NatsLink`` (``_nats_link``: no controller; the link routes over a NATS
+server). ``LinkBase`` holds what they share: the first connect, the connection state, the
 handshake's answer and reconnect backoff.
 """
 
@@ -167,9 +168,8 @@ class LinkBase:
                 )
                 self._first.result(timeout - QUIET_WAIT)
         except FutureTimeout:
-            start = (
-                "(daffi-controller, or Global(init_controller=True))" if self.server_kind == "controller" else "(nats-server)"
-            )
+            controller = self.server_kind == "controller"
+            start = "(daffi-controller, or Global(init_controller=True))" if controller else "(nats-server)"
             raise InitializationError(
                 f"no daffi {self.server_kind} answered at {self.address} within {timeout:g} s: start one there "
                 f"{start} or fix host/port/unix_sock_path"

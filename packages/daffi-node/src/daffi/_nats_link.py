@@ -392,6 +392,9 @@ class NatsLink(LinkBase):
                 self._joined(frame.node_joined)
 
     def _on_catalog(self, frames: Sequence[pb.Frame], reply: str) -> None:
+        if not frames and reply:  # a tool's catalogue request (daffi-codegen): who is there, with what
+            self._publish(reply, _batch(self._info()))
+            return
         for frame in frames:
             body = frame.WhichOneof("body")
             if body == "hello":

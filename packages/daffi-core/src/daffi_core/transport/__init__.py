@@ -72,6 +72,17 @@ def resolve_transport(transport: str | None, address: Address) -> str:
     return transport
 
 
+def controller_transport(transport: str | None, address: Address) -> str:
+    """``resolve_transport`` for a daffi controller (or a tool asking one): ``"nats"`` has none."""
+    resolved = resolve_transport(transport, address)
+    if resolved == NATS:
+        raise InitializationError(
+            "transport 'nats' runs no daffi controller: nodes meet on the NATS server itself "
+            "(Global(transport='nats', host=..., port=...)); give a controller 'grpc', 'socket' or 'auto'"
+        )
+    return resolved
+
+
 def mismatch(address: Address, ours: str, theirs: str, who: str = "this node") -> str:
     """The message of a connection between sides that speak different transports."""
     return (
@@ -103,6 +114,7 @@ __all__ = [
     "SOCKET",
     "TRANSPORT_ENV",
     "Code",
+    "controller_transport",
     "mismatch",
     "new_event_loop",
     "resolve_transport",
