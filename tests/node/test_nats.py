@@ -325,3 +325,15 @@ def test_controller_refuses_the_nats_transport(procs: Procs, monkeypatch: pytest
     refused = procs.python("-m", "daffi_controller", "--port", "0")
     assert refused.wait(30) == 2  # $DAFFI_TRANSPORT is checked against the same choices
     assert "'nats'" in refused.output, refused.output
+
+
+def test_without_nats_py_the_error_names_the_extra(procs: Procs, nats: Where) -> None:
+    script = (
+        "import sys\n"
+        "sys.modules['nats'] = None  # as if the extra were not installed\n"
+        "from daffi import Global\n"
+        f"Global(process_name='x', host={nats.host!r}, port={nats.port}, transport='nats')\n"
+    )
+    proc = procs.python("-c", script)
+    assert proc.wait(30) != 0
+    assert "InitializationError" in proc.output and "pip install daffi-node[nats]" in proc.output, proc.output

@@ -141,6 +141,9 @@ class NatsLink(LinkBase):
                     allow_reconnect=True,
                     max_reconnect_attempts=-1,
                     reconnect_time_wait=0.5,
+                    # keepalive as on the other transports: a silent cut is noticed within ~1.5x keepalive
+                    ping_interval=max(1, round(self.keepalive / 2)),
+                    max_outstanding_pings=2,
                     token=self.security.token or None,
                     disconnected_cb=self._on_disconnected,
                     reconnected_cb=self._on_reconnected,
