@@ -15,7 +15,18 @@ from typing import Any
 
 import daffi
 import pytest
-from daffi import BG, BROADCAST, FG, STREAM, Global, GlobalContextError, RemoteCallError, callback
+from daffi import (
+    BG,
+    BROADCAST,
+    FG,
+    PERIOD,
+    STREAM,
+    Global,
+    GlobalContextError,
+    RemoteCallError,
+    ScheduledTask,
+    callback,
+)
 from daffi._registry import REGISTRY
 from daffi_core.errors import InitializationError
 
@@ -305,6 +316,17 @@ def test_generator_callback_streams_back(procs: Procs, nats: Where) -> None:
             if item == 5:
                 break
         wait_until(lambda: (g.call.generator_state() & FG)["generator_closed"], what="the generator closed")
+
+
+def test_period_schedules_on_the_callee(procs: Procs, nats: Where) -> None:
+    procs.service(nats, "svc")
+    with caller(nats) as g:
+        task = g.call.tick() & PERIOD(interval=0.2)
+        assert isinstance(task, ScheduledTask)
+        wait_until(lambda: g.call.ticks() & FG >= 3, what="3 ticks")
+        assert [t["uuid"] for t in g.get_scheduled_tasks("svc")] == [task.uuid]
+        assert task.cancel() is True
+        wait_until(lambda: g.get_scheduled_tasks("svc") == [], what="the task was cancelled")
 
 
 # -- tools
