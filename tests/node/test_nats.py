@@ -11,6 +11,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import daffi
@@ -30,6 +31,7 @@ from daffi import (
 from daffi._registry import REGISTRY
 from daffi_core.errors import InitializationError
 
+from tests.support.certs import Authority
 from tests.support.nats import NatsServer, start_cluster, start_server
 from tests.support.nodes import caller, wait_until
 from tests.support.procs import SERVICES, Procs, Where
@@ -247,6 +249,23 @@ def test_nats_runs_no_controller() -> None:
         Global(init_controller=True, host="127.0.0.1", port=4222, transport="nats")
     with pytest.raises(InitializationError, match="UNIX socket"):
         Global(process_name="x", transport="nats")
+
+
+def test_token_and_tls(procs: Procs, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DAFFI_TRANSPORT", "nats")
+    authority = Authority(tmp_path)
+    cert = authority.issue("nats", server=True)
+    tls = ["--tls", "--tlscert", cert.certificate, "--tlskey", cert.key]
+    server = start_server(procs, extra=["--auth", "s3cret", *tls])
+    where = server.where
+    env = {"DAFFI_TOKEN": "s3cret"}
+    procs.service(where, "svc", "service.py", "--ssl-ca", authority.ca, env=env)
+    with caller(where, token="s3cret", ssl_ca=authority.ca) as g:
+        assert g.call.add(2, 3) & FG == 5
+    start = time.monotonic()
+    with pytest.raises(InitializationError, match="refused this node"):
+        Global(process_name="intruder", **where.kwargs, token="wrong", ssl_ca=authority.ca, connect_timeout=10)
+    assert time.monotonic() - start < 5  # refused at once, not after connect_timeout
 
 
 # -- failures

@@ -14,6 +14,7 @@ import shutil
 import sys
 import time
 import urllib.request
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -72,10 +73,13 @@ class NatsServer:
         self.proc.stop(timeout=5)
 
 
-def start_server(procs: Procs, name: str = "n1", cluster: tuple[int, list[int]] | None = None) -> NatsServer:
+def start_server(
+    procs: Procs, name: str = "n1", cluster: tuple[int, list[int]] | None = None, extra: Sequence[str] = ()
+) -> NatsServer:
     """A nats-server on free loopback ports; returns once it is ready to take clients.
 
-    ``cluster``: (this server's route port, the route ports of the others).
+    ``cluster``: (this server's route port, the route ports of the others); ``extra``: more
+    options (``--auth TOKEN``, ``--tls ...``).
     """
     port, monitor = free_port(), free_port()
     argv = [str(server_binary()), "-a", HOST, "-p", str(port), "-m", str(monitor), "-n", name]
@@ -84,7 +88,7 @@ def start_server(procs: Procs, name: str = "n1", cluster: tuple[int, list[int]] 
         cluster_port, others = cluster
         routes = ",".join(f"nats://{HOST}:{p}" for p in others)
         argv += ["--cluster_name", "daffi-test", "--cluster", f"nats://{HOST}:{cluster_port}", "--routes", routes]
-    proc = procs.spawn(*argv)
+    proc = procs.spawn(*argv, *extra)
     proc.wait_line("Server is ready", timeout=READY_TIMEOUT)
     return NatsServer(name, port, proc, monitor, cluster_port)
 

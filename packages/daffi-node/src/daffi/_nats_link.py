@@ -144,7 +144,10 @@ class NatsLink(LinkBase):
                     # keepalive as on the other transports: a silent cut is noticed within ~1.5x keepalive
                     ping_interval=max(1, round(self.keepalive / 2)),
                     max_outstanding_pings=2,
+                    # the daffi token is the server's auth token; TLS as on the socket transport
                     token=self.security.token or None,
+                    tls=self.security.tls.ssl_context() if self.security.tls is not None else None,
+                    tls_hostname=self.address.host if self.security.tls is not None else None,
                     disconnected_cb=self._on_disconnected,
                     reconnected_cb=self._on_reconnected,
                     error_cb=self._on_error,
@@ -214,6 +217,12 @@ class NatsLink(LinkBase):
 
     async def _on_error(self, exc: Exception) -> None:
         log.debug("NATS client error: %r", exc)
+        refused = "authorization" in str(exc).lower() or "authentication" in str(exc).lower()
+        # retrying cannot help: the first connect fails now, not after connect_timeout
+        if refused and not self.give_up(
+            f"the NATS server at {self.address} refused this node: {exc} (check the token)"
+        ):
+            log.error("the NATS server at %s refused this node on reconnect: %s", self.address, exc)
 
     def _end_session(self) -> None:
         self.directory = Directory()
