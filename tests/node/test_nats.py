@@ -239,7 +239,7 @@ def test_duplicate_name_is_refused(procs: Procs, nats: Where) -> None:
 def test_no_server_fails_within_connect_timeout(nats: Where) -> None:
     where = Where(host="127.0.0.1", port=1, transport="nats")
     start = time.monotonic()
-    with pytest.raises(InitializationError, match="no daffi NATS server answered"):
+    with pytest.raises(InitializationError, match="no NATS server answered"):
         Global(process_name="lonely", **where.kwargs, connect_timeout=1)
     assert time.monotonic() - start < 5
 

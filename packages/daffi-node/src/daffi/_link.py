@@ -110,8 +110,9 @@ class LinkBase:
 
     #: The transport's name, for messages (set by each link).
     transport = ""
-    #: What the link connects to, for messages ("NATS server" for the NATS link).
+    #: What the link connects to, for messages: "the controller at ...", "a daffi controller".
     server_kind = "controller"
+    server_name = "daffi controller"
 
     def __init__(
         self,
@@ -158,10 +159,10 @@ class LinkBase:
                 if timeout <= QUIET_WAIT:
                     raise
                 log.warning(
-                    "node %r is waiting for a daffi %s at %s (transport %s); giving up after %g s "
+                    "node %r is waiting for a %s at %s (transport %s); giving up after %g s "
                     "(Global(connect_timeout=...))",
                     self.process_name,
-                    self.server_kind,
+                    self.server_name,
                     self.address,
                     self.transport,
                     timeout,
@@ -171,7 +172,7 @@ class LinkBase:
             controller = self.server_kind == "controller"
             start = "(daffi-controller, or Global(init_controller=True))" if controller else "(nats-server)"
             raise InitializationError(
-                f"no daffi {self.server_kind} answered at {self.address} within {timeout:g} s: start one there "
+                f"no {self.server_name} answered at {self.address} within {timeout:g} s: start one there "
                 f"{start} or fix host/port/unix_sock_path"
             ) from None
 

@@ -59,7 +59,7 @@ class NatsLink(LinkBase):
     """A ``Link`` over NATS (see the module docstring)."""
 
     transport = NATS
-    server_kind = "NATS server"
+    server_kind = server_name = "NATS server"
     _nc: Any = None
     _task: asyncio.Task[None] | None = None
     _beats: asyncio.Task[None] | None = None
