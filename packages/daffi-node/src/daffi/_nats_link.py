@@ -51,6 +51,8 @@ T = TypeVar("T")
 M = pb.Message
 #: Seconds the duplicate-name probe waits for a node of the same name to object.
 PROBE_TIMEOUT = 0.5
+#: Batches larger than this are forwarded as views of their bytes (see ``NatsLink._route``).
+VIEWS_FROM = 16 * 1024
 #: Seconds a stopping node gives its last frames and its NodeLeft to reach the server.
 FLUSH_TIMEOUT = 1.0
 
@@ -242,13 +244,24 @@ class NatsLink(LinkBase):
         if not self._welcomed:
             return  # dropped when not connected, as the Link protocol says
         by_node: dict[str, list[Encoded]] = {}
-        for frame in pb.Batch.FromString(framing.batch(frames)).frames:
+        raw = framing.batch(frames)
+        parsed = pb.Batch.FromString(raw).frames
+        # Big batches: each message goes on as a view of its bytes with ``peer`` appended (as the
+        # controller forwards), sparing a copy of its payload; small ones are re-encoded by protobuf.
+        views = framing.message_views(raw) if len(raw) > VIEWS_FROM else None
+        if views is None or len(views) != len(parsed):
+            views = [None] * len(parsed)
+        for frame, view in zip(parsed, views, strict=True):
             body = frame.WhichOneof("body")
             if body == "callbacks":
                 self._publish(subjects.CATALOG, _batch(self._info()))
             elif body == "message":
-                for name in self._destinations(frame.message):
-                    by_node.setdefault(name, []).append(framing.reencoded(frame.message))
+                names = self._destinations(frame.message)
+                if not names:
+                    continue
+                encoded = framing.forward(view, self.process_name) if view is not None else None
+                for name in names:
+                    by_node.setdefault(name, []).append(encoded or framing.reencoded(frame.message))
         for name, encoded in by_node.items():
             self._publish(subjects.direct(name), framing.batch(encoded))
 

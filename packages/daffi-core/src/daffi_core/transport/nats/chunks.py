@@ -29,10 +29,11 @@ def split(batch: bytes, sender: str, max_payload: int) -> list[bytes]:
     room = max_payload - MARGIN - 1 - len(head)
     if room <= 0:
         raise ValueError(f"max_payload {max_payload} leaves no room for a piece")
+    view = memoryview(batch)
     pieces = []
     for start in range(0, len(batch), room):
         tag = LAST if start + room >= len(batch) else PIECE
-        pieces.append(bytes([tag]) + head + batch[start : start + room])
+        pieces.append(b"".join((bytes([tag]), head, view[start : start + room])))  # one copy of the slice
     return pieces
 
 
