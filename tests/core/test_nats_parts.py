@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 from daffi._nats_peers import Calls, Directory
+from daffi._nats_routes import Refused, targets
 from daffi_core.address import Address
 from daffi_core.errors import InitializationError
 from daffi_core.proto import daffi_pb2 as pb
@@ -82,3 +83,20 @@ def test_calls_owed_and_served_when_a_node_vanishes() -> None:
     assert calls.made == {}
     owed, served = calls.gone("a")
     assert owed == [] and served == [7]
+
+
+def test_routes_follow_the_controllers_rules() -> None:
+    directory = Directory()
+    directory.update("n1", [_sig("add")])
+    directory.update("n2", [_sig("add"), _sig("echo")])
+    one = pb.CallHead(name="add")
+    assert [targets(directory, one, "me", set()) for _ in range(3)] == [["n1"], ["n2"], ["n1"]]
+    assert targets(directory, pb.CallHead(name="add", fanout=pb.CallHead.ALL), "me", set()) == ["n1", "n2"]
+    assert targets(directory, pb.CallHead(name="echo", target="n2"), "me", set()) == ["n2"]
+    refused = targets(directory, pb.CallHead(name="echo", target="n1"), "me", set())
+    assert isinstance(refused, Refused) and refused.kind == pb.Error.UNKNOWN_CALLBACK
+    refused = targets(directory, pb.CallHead(name="add", target="me"), "me", set())
+    assert isinstance(refused, Refused) and "never goes back to the caller" in refused.message
+    refused = targets(directory, pb.CallHead(name="mine"), "me", {"mine"})
+    assert isinstance(refused, Refused) and "only the calling node offers it" in refused.message
+    assert "process: n2" in refused.message

@@ -37,11 +37,11 @@ from daffi_core import framing
 from daffi_core.framing import Encoded
 from daffi_core.proto import daffi_pb2 as pb
 from daffi_core.protocol import DOWNSTREAM, PROTOCOL_VERSION, UPSTREAM
-from daffi_core.suggest import callback_hint
 from daffi_core.transport import NATS
 from daffi_core.transport.nats import chunks, subjects
 from daffi_core.transport.nats.client import import_nats
 
+from daffi import _nats_routes as routes
 from daffi.__about__ import __version__
 from daffi._link import LinkBase
 from daffi._nats_peers import Calls, Directory
@@ -259,11 +259,14 @@ class NatsLink(LinkBase):
                 names = self._destinations(frame.message)
                 if not names:
                     continue
-                encoded = framing.forward(view, self.process_name) if view is not None else None
+                # encoded once, whatever the fanout (``peer`` is this node for every receiver)
+                encoded = (
+                    framing.forward(view, self.process_name) if view is not None else framing.reencoded(frame.message)
+                )
                 for name in names:
-                    by_node.setdefault(name, []).append(encoded or framing.reencoded(frame.message))
-        for name, encoded in by_node.items():
-            self._publish(subjects.direct(name), framing.batch(encoded))
+                    by_node.setdefault(name, []).append(encoded)
+        for name, queued in by_node.items():
+            self._publish(subjects.direct(name), framing.batch(queued))
 
     def _destinations(self, msg: pb.Message) -> list[str]:
         """Where ``msg`` goes (with ``peer`` set to this node); answers the node locally where needed."""
@@ -290,59 +293,15 @@ class NatsLink(LinkBase):
         if msg.call_id in self.calls.made:
             self._fail(msg.call_id, pb.Error.INTERNAL, f"call id {msg.call_id} is already open")
             return None
-        targets = self._targets(head, msg.call_id)
-        if targets is None:
+        own = {c.name for c in self.handlers.hello().callbacks}
+        targets = routes.targets(self.directory, head, self.process_name, own)
+        if isinstance(targets, routes.Refused):
+            self._fail(msg.call_id, targets.kind, targets.message)
             return None
         if head.fanout == pb.CallHead.ALL:
             self._deliver(pb.Frame(message=M(kind=M.ACCEPTED, call_id=msg.call_id, targets=targets)))
         self.calls.opened(msg.call_id, targets)
         return targets
-
-    def _targets(self, head: pb.CallHead, call_id: int) -> list[str] | None:
-        """The nodes a call goes to (the controller router's rules), or None after failing it."""
-        directory = self.directory
-        if head.target or head.action == pb.CallHead.SYSTEM:
-            target = directory.nodes.get(head.target)
-            if target is None:
-                why = (
-                    "a call never goes back to the caller"
-                    if head.target == self.process_name
-                    else "it is not connected"
-                )
-                others = ", ".join(sorted(directory.nodes)) or "none"
-                self._fail(
-                    call_id, pb.Error.NO_SUCH_NODE, f"cannot call node {head.target!r}: {why} (other nodes: {others})"
-                )
-                return None
-            if head.action != pb.CallHead.SYSTEM and head.name not in target.callbacks:
-                hint = callback_hint(head.name, target.callbacks, wait=False)
-                self._fail(
-                    call_id,
-                    pb.Error.UNKNOWN_CALLBACK,
-                    f"node {head.target!r} has no callback {head.name!r}{'; ' + hint if hint else ''}; "
-                    "callbacks of other nodes:\n" + directory.describe_offers(),
-                )
-                return None
-            return [target.name]
-        if head.fanout == pb.CallHead.ALL:
-            targets = directory.offering(head.name)
-        else:
-            one = directory.pick(head.name)
-            targets = [one] if one is not None else []
-        if targets:
-            return targets
-        own = {c.name for c in self.handlers.hello().callbacks}
-        only_self = (
-            " (only the calling node offers it, and a call never goes back to the caller)" if head.name in own else ""
-        )
-        offered = (name for known in directory.nodes.values() for name in known.callbacks)
-        self._fail(
-            call_id,
-            pb.Error.UNKNOWN_CALLBACK,
-            f"no node offers callback {head.name!r}{only_self}; {callback_hint(head.name, offered)}; "
-            "callbacks of other nodes:\n" + directory.describe_offers(),
-        )
-        return None
 
     def _fail(self, call_id: int, kind: pb.Error.Kind.ValueType, message: str) -> None:
         error = pb.Error(kind=kind, type_name="GlobalContextError", message=message)
