@@ -180,6 +180,23 @@ def test_big_payload_is_chunked(procs: Procs, nats: Where) -> None:
 # -- the catalogue: waits and hooks
 
 
+def test_nodes_joining_at_once_all_find_each_other(procs: Procs, nats: Where) -> None:
+    def _known_nodes() -> list[str]:  # local: dill sends it by value to the node that runs it
+        from daffi import get_g
+
+        return sorted(get_g().registered_callbacks)
+
+    names = [f"s{i}" for i in range(5)]
+    started = [procs.python(str(SERVICES / "service.py"), "--name", name, *nats.argv) for name in names]
+    for proc, name in zip(started, names, strict=True):
+        proc.wait_line(f"READY {name}")
+    with caller(nats) as g:
+        assert sorted(g.registered_callbacks) == names  # the Welcome had every one of them
+        for name in names:
+            expected = sorted({*names, "caller"} - {name})
+            wait_until(lambda n=name, e=expected: g.transfer_and_call(n, _known_nodes) == e, what=f"{name} knows all")
+
+
 def test_waits_and_registered_callbacks(procs: Procs, nats: Where) -> None:
     procs.service(nats, "svc")
     with caller(nats) as g:
