@@ -300,6 +300,22 @@ def test_node_killed_during_call_fails_it(procs: Procs, nats: Where) -> None:
         assert time.monotonic() - start < 8
 
 
+def test_the_server_restarts(procs: Procs, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DAFFI_TRANSPORT", "nats")
+    server = start_server(procs)
+    where = server.where
+    svc = procs.service(where, "svc")
+    with caller(where) as g:
+        pending = g.call.slow(30) & BG
+        svc.wait_line("BEGIN slow", timeout=10)
+        server.stop()  # like a controller that goes away: open calls fail, the nodes reconnect
+        with pytest.raises(daffi.RemoteStoppedUnexpectedly):
+            pending.get(timeout=10)
+        start_server(procs, port=server.port)
+        g.wait_process("svc", timeout=20)
+        assert g.call.whoami() & FG(timeout=10) == "svc"
+
+
 # -- a cluster of three servers
 
 

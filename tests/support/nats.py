@@ -74,14 +74,18 @@ class NatsServer:
 
 
 def start_server(
-    procs: Procs, name: str = "n1", cluster: tuple[int, list[int]] | None = None, extra: Sequence[str] = ()
+    procs: Procs,
+    name: str = "n1",
+    cluster: tuple[int, list[int]] | None = None,
+    extra: Sequence[str] = (),
+    port: int | None = None,
 ) -> NatsServer:
     """A nats-server on free loopback ports; returns once it is ready to take clients.
 
     ``cluster``: (this server's route port, the route ports of the others); ``extra``: more
-    options (``--auth TOKEN``, ``--tls ...``).
+    options (``--auth TOKEN``, ``--tls ...``); ``port``: the client port (a restart on the same one).
     """
-    port, monitor = free_port(), free_port()
+    port, monitor = port or free_port(), free_port()
     argv = [str(server_binary()), "-a", HOST, "-p", str(port), "-m", str(monitor), "-n", name]
     cluster_port = None
     if cluster is not None:
