@@ -190,6 +190,10 @@ class NatsLink(LinkBase):
     async def _session(self) -> None:
         """Announce this node, gather the answers, then report the session (the Welcome)."""
         self._welcomed = False
+        # a session starts from nothing: what a lost one (even one lost while gathering) knew is stale
+        self.directory = Directory()
+        self.calls.clear()
+        self._early = []
         self._last_answer = time.monotonic()
         await self._publish_now(subjects.CATALOG, _batch(self._hello()))
         start = time.monotonic()
@@ -215,6 +219,8 @@ class NatsLink(LinkBase):
     async def _on_reconnected(self) -> None:
         log.info("node %r reconnected to the NATS server at %s", self.process_name, self.url)
         if not self.stopping:  # gathered in a task: nats-py waits for this callback before it resumes
+            if self._rejoin is not None:
+                self._rejoin.cancel()  # lost again while gathering: that session never began
             self._rejoin = asyncio.get_running_loop().create_task(self._session())
 
     async def _on_error(self, exc: Exception) -> None:
@@ -410,9 +416,10 @@ class NatsLink(LinkBase):
         """A node announced itself (``rejoined``: on the catalogue, a session of its own began) or asks
         who this one is: note it, and answer with this node's info."""
         name = hello.process_name
-        if name == self.process_name:  # the duplicate-name probe of a newcomer
-            reject = pb.Reject(reason=pb.Reject.DUPLICATE_NAME, message=f"{name!r} is taken")
-            self._publish(reply or self._direct, _batch(pb.Frame(reject=reject)))
+        if name == self.process_name:  # the duplicate-name probe of a newcomer (a request: it has a reply)
+            if reply:
+                reject = pb.Reject(reason=pb.Reject.DUPLICATE_NAME, message=f"{name!r} is taken")
+                self._publish(reply, _batch(pb.Frame(reject=reject)))
             return
         if hello.protocol_version != PROTOCOL_VERSION:
             log.warning(
