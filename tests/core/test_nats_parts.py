@@ -90,13 +90,13 @@ def test_routes_follow_the_controllers_rules() -> None:
     directory.update("n1", [_sig("add")])
     directory.update("n2", [_sig("add"), _sig("echo")])
     one = pb.CallHead(name="add")
-    assert [targets(directory, one, "me", set()) for _ in range(3)] == [["n1"], ["n2"], ["n1"]]
-    assert targets(directory, pb.CallHead(name="add", fanout=pb.CallHead.ALL), "me", set()) == ["n1", "n2"]
-    assert targets(directory, pb.CallHead(name="echo", target="n2"), "me", set()) == ["n2"]
-    refused = targets(directory, pb.CallHead(name="echo", target="n1"), "me", set())
+    assert [targets(directory, one, "me", set) for _ in range(3)] == [["n1"], ["n2"], ["n1"]]
+    assert targets(directory, pb.CallHead(name="add", fanout=pb.CallHead.ALL), "me", set) == ["n1", "n2"]
+    assert targets(directory, pb.CallHead(name="echo", target="n2"), "me", set) == ["n2"]
+    refused = targets(directory, pb.CallHead(name="echo", target="n1"), "me", set)
     assert isinstance(refused, Refused) and refused.kind == pb.Error.UNKNOWN_CALLBACK
-    refused = targets(directory, pb.CallHead(name="add", target="me"), "me", set())
+    refused = targets(directory, pb.CallHead(name="add", target="me"), "me", set)
     assert isinstance(refused, Refused) and "never goes back to the caller" in refused.message
-    refused = targets(directory, pb.CallHead(name="mine"), "me", {"mine"})
+    refused = targets(directory, pb.CallHead(name="mine"), "me", lambda: {"mine"})
     assert isinstance(refused, Refused) and "only the calling node offers it" in refused.message
     assert "process: n2" in refused.message

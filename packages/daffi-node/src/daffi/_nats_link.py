@@ -299,8 +299,7 @@ class NatsLink(LinkBase):
         if msg.call_id in self.calls.made:
             self._fail(msg.call_id, pb.Error.INTERNAL, f"call id {msg.call_id} is already open")
             return None
-        own = {c.name for c in self.handlers.hello().callbacks}
-        targets = routes.targets(self.directory, head, self.process_name, own)
+        targets = routes.targets(self.directory, head, self.process_name, self._own_callbacks)
         if isinstance(targets, routes.Refused):
             self._fail(msg.call_id, targets.kind, targets.message)
             return None
@@ -308,6 +307,9 @@ class NatsLink(LinkBase):
             self._deliver(pb.Frame(message=M(kind=M.ACCEPTED, call_id=msg.call_id, targets=targets)))
         self.calls.opened(msg.call_id, targets)
         return targets
+
+    def _own_callbacks(self) -> set[str]:
+        return {c.name for c in self.handlers.hello().callbacks}
 
     def _fail(self, call_id: int, kind: pb.Error.Kind.ValueType, message: str) -> None:
         error = pb.Error(kind=kind, type_name="GlobalContextError", message=message)

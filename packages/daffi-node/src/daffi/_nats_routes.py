@@ -6,7 +6,7 @@ the controller's own) are tested without a server.
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 
 from daffi_core.proto import daffi_pb2 as pb
@@ -23,8 +23,11 @@ class Refused:
     message: str
 
 
-def targets(directory: Directory, head: pb.CallHead, caller: str, own: Collection[str]) -> list[str] | Refused:
-    """The nodes the call of ``head`` goes to, never ``caller`` (whose callbacks are ``own``).
+def targets(
+    directory: Directory, head: pb.CallHead, caller: str, own: Callable[[], Collection[str]]
+) -> list[str] | Refused:
+    """The nodes the call of ``head`` goes to, never ``caller`` (``own()``: its callbacks, asked
+    only for an error's text: it builds every signature).
 
     ``target`` (or a SYSTEM operation) pins one node; fanout ALL is every other node offering the
     name; fanout ONE is the next of them in ``directory``'s round-robin.
@@ -51,7 +54,7 @@ def targets(directory: Directory, head: pb.CallHead, caller: str, own: Collectio
     if found:
         return found
     only_self = (
-        " (only the calling node offers it, and a call never goes back to the caller)" if head.name in own else ""
+        " (only the calling node offers it, and a call never goes back to the caller)" if head.name in own() else ""
     )
     offered = (name for known in directory.nodes.values() for name in known.callbacks)
     return Refused(
