@@ -51,6 +51,11 @@ def cluster(procs: Procs, monkeypatch: pytest.MonkeyPatch) -> list[NatsServer]:
     return start_cluster(procs, 3)
 
 
+def _kwargs(where: Where) -> dict[str, Any]:
+    """``where`` as Global's keyword arguments (typed for Global's parameters)."""
+    return dict(where.kwargs)
+
+
 # -- FG, BG, BROADCAST
 
 
@@ -194,7 +199,11 @@ def test_nodes_joining_at_once_all_find_each_other(procs: Procs, nats: Where) ->
         assert sorted(g.registered_callbacks) == names  # the Welcome had every one of them
         for name in names:
             expected = sorted({*names, "caller"} - {name})
-            wait_until(lambda n=name, e=expected: g.transfer_and_call(n, _known_nodes) == e, what=f"{name} knows all")
+
+            def knows_all(node: str = name, others: list[str] = expected) -> bool:
+                return bool(g.transfer_and_call(node, _known_nodes) == others)
+
+            wait_until(knows_all, what=f"{name} knows all")
 
 
 def test_waits_and_registered_callbacks(procs: Procs, nats: Where) -> None:
@@ -250,14 +259,14 @@ def test_lifecycle_hooks(procs: Procs, nats: Where) -> None:
 def test_duplicate_name_is_refused(procs: Procs, nats: Where) -> None:
     procs.service(nats, "svc")
     with pytest.raises(InitializationError, match="already on the NATS server"):
-        Global(process_name="svc", **nats.kwargs, connect_timeout=5)
+        Global(process_name="svc", **_kwargs(nats), connect_timeout=5)
 
 
 def test_no_server_fails_within_connect_timeout(nats: Where) -> None:
     where = Where(host="127.0.0.1", port=1, transport="nats")
     start = time.monotonic()
     with pytest.raises(InitializationError, match="no NATS server answered"):
-        Global(process_name="lonely", **where.kwargs, connect_timeout=1)
+        Global(process_name="lonely", **_kwargs(where), connect_timeout=1)
     assert time.monotonic() - start < 5
 
 
@@ -281,7 +290,7 @@ def test_token_and_tls(procs: Procs, tmp_path: Path, monkeypatch: pytest.MonkeyP
         assert g.call.add(2, 3) & FG == 5
     start = time.monotonic()
     with pytest.raises(InitializationError, match="refused this node"):
-        Global(process_name="intruder", **where.kwargs, token="wrong", ssl_ca=authority.ca, connect_timeout=10)
+        Global(process_name="intruder", **_kwargs(where), token="wrong", ssl_ca=authority.ca, connect_timeout=10)
     assert time.monotonic() - start < 5  # refused at once, not after connect_timeout
 
 
