@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,6 +24,11 @@ def procs(tmp_path: Path) -> Iterator[Procs]:
 #: Every behaviour runs on each transport: gRPC on TCP, the socket transport on TCP and on UNIX
 #: sockets (what ``"auto"`` picks there). gRPC on UNIX sockets is covered by tests that ask for it.
 WHERE = ["grpc-tcp", "socket-tcp", "socket-unix"]
+#: ``DAFFI_TEST_NATS=1`` runs the tests written for a controller on the NATS transport instead: the
+#: ``controller`` fixture is then a nats-server (tests/support/nats.py), and no controller runs.
+NATS_ONLY = os.environ.get("DAFFI_TEST_NATS") == "1"
+if NATS_ONLY:
+    WHERE = ["nats-tcp"]
 
 
 @pytest.fixture(params=WHERE)
@@ -48,6 +54,10 @@ def tcp(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Wher
 
 @pytest.fixture
 def controller(procs: Procs, where: Where) -> Where:
-    """A daffi-controller process listening at ``where``."""
+    """A daffi-controller process listening at ``where`` (with ``DAFFI_TEST_NATS=1``: a nats-server)."""
+    if where.transport == "nats":
+        from tests.support.nats import start_server
+
+        return start_server(procs).where
     procs.controller(where)
     return where

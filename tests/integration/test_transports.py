@@ -92,7 +92,7 @@ def test_grpc_on_a_unix_socket_when_asked(procs: Procs, short_dir: str, monkeypa
 
 def test_a_bad_transport_name_says_what_is_allowed(procs: Procs, monkeypatch: pytest.MonkeyPatch) -> None:
     with pytest.raises(
-        InitializationError, match="transport must be one of 'auto', 'grpc', 'socket', not 'carrier-pigeon'"
+        InitializationError, match="transport must be one of 'auto', 'grpc', 'socket', 'nats', not 'carrier-pigeon'"
     ):
         Global(process_name="x", transport="carrier-pigeon", host="127.0.0.1", port=free_port())
     monkeypatch.setenv("DAFFI_TRANSPORT", "smoke")

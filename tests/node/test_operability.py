@@ -174,14 +174,15 @@ def test_a_node_waiting_for_a_controller_says_so_once(where: Where, procs: Procs
     failed = proc.wait_line("FAILED", timeout=20)
     proc.stop()
     start = float(proc.wait_line("START").split()[1])
-    waiting = [line for line in proc.lines if "is waiting for a daffi controller" in line]
+    server = "NATS server" if where.transport == "nats" else "daffi controller"  # DAFFI_TEST_NATS=1
+    waiting = [line for line in proc.lines if f"is waiting for a {server}" in line]
     assert len(waiting) == 1, proc.output
     stamp, logger, level, *_ = waiting[0].split()
     assert (logger, level) == ("daffi.node", "WARNING")
     assert 0.9 <= float(stamp) - start < 2.0, proc.output
     place = where.unix_sock_path or f"127.0.0.1:{where.port}"
     assert place in waiting[0] and "giving up after 2.5 s" in waiting[0], waiting[0]
-    assert re.search(r"no daffi controller answered at .* within 2.5 s", failed), failed
+    assert re.search(rf"no {server} answered at .* within 2.5 s", failed), failed
 
 
 # ---------------------------------------------------------------- reconnect backoff

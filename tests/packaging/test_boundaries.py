@@ -123,8 +123,11 @@ LAYERS: dict[str, list[set[str]]] = {
         {"__about__", "_args", "_bridge", "_catalog", "_contract", "_credit", "_durations", "_errors", "_modifiers"}
         | {"_registry", "_runtime", "_scheduler", "_serde", "_wire", "_workers"}
         # what watches calls (Observer), and its two kinds: the node's counters and its spans
-        | {"_observe", "_metrics", "_tracing"},
-        {"_link", "_grpc_link", "_socket_link"},  # one connection to the controller behind `Link`
+        | {"_observe", "_metrics", "_tracing"}
+        # what a NATS node keeps in place of a controller: the other nodes, the calls between them
+        | {"_nats_peers", "_nats_routes"},
+        # one connection to the controller (or, NATS, to the server) behind `Link`
+        {"_link", "_grpc_link", "_socket_link", "_nats_link"},
         {"_caller", "_callee"},  # calls out and calls in, on a Link
         {"_node"},  # the assembly and the process-wide current node
         {"_v1"},  # the daffi 1.x spellings, onto the mechanism below and above

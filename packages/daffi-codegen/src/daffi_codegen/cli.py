@@ -53,7 +53,8 @@ def _parser() -> argparse.ArgumentParser:
         "--transport",
         choices=CHOICES,
         help=f"the controller's transport: 'grpc', 'socket', or 'auto' (socket on a UNIX socket, grpc on TCP; "
-        f"default ${TRANSPORT_ENV}, else auto)",
+        f"default ${TRANSPORT_ENV}, else auto); 'nats': ask the nodes on the NATS server at --host/--port "
+        "(needs nats-py: pip install daffi-node[nats] or nats-py)",
     )
     parser.add_argument("--version", action="version", version=f"daffi-codegen {__version__}")
     return parser

@@ -1,4 +1,5 @@
-"""Reading the catalog of nodes and callbacks from a running controller, over either transport."""
+"""Reading the catalog of nodes and callbacks from a running controller (over either transport), or
+from the nodes on a NATS server (``transport="nats"``: no controller; the nodes answer themselves)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from daffi_core.errors import ConnectionRefused, TransportError
 from daffi_core.proto import daffi_pb2 as pb
 from daffi_core.protocol import CATALOG_METHOD
 from daffi_core.security import ClientSecurity
-from daffi_core.transport import resolve_transport
+from daffi_core.transport import NATS, resolve_transport
 from daffi_core.transport.ask import ask
 
 __all__ = ["CollectError", "PATIENCE", "fetch_catalog", "select"]
@@ -34,8 +35,8 @@ def fetch_catalog(
 ) -> pb.Catalog:
     """The controller's catalog once every process in ``wait_for`` is connected (within ``timeout`` s).
 
-    ``transport`` is ``"grpc"``, ``"socket"`` or ``"auto"``; None reads ``$DAFFI_TRANSPORT`` (see
-    ``daffi_core.transport.resolve_transport``).
+    ``transport`` is ``"grpc"``, ``"socket"``, ``"nats"`` or ``"auto"``; None reads
+    ``$DAFFI_TRANSPORT`` (see ``daffi_core.transport.resolve_transport``).
     """
     security = security or ClientSecurity()
     transport = resolve_transport(transport, address)
@@ -48,16 +49,21 @@ def fetch_catalog(
     while True:
         remaining = deadline - time.monotonic()
         try:
-            catalog = ask(
-                address,
-                CATALOG_METHOD,
-                pb.CatalogRequest(),
-                pb.Catalog,
-                security,
-                max(0.1, min(remaining, 5.0)),
-                transport,
-                who="daffi-codegen",
-            )
+            if transport == NATS:
+                from daffi_core.transport.nats.catalog import ask_catalog  # nats-py only when asked for
+
+                catalog = ask_catalog(address, max(0.1, min(remaining, 5.0)), security.token)
+            else:
+                catalog = ask(
+                    address,
+                    CATALOG_METHOD,
+                    pb.CatalogRequest(),
+                    pb.Catalog,
+                    security,
+                    max(0.1, min(remaining, 5.0)),
+                    transport,
+                    who="daffi-codegen",
+                )
             missing = waiting - {n.process_name for n in catalog.nodes}
             if not missing:
                 return catalog

@@ -30,7 +30,7 @@ from daffi_core.metrics import DEFAULT_METRICS_HOST
 from daffi_core.proto import daffi_pb2 as pb
 from daffi_core.protocol import INSPECT_METHOD, PROTOCOL_VERSION
 from daffi_core.security import TOKEN_ENV, ServerTLS, resolve_token
-from daffi_core.transport import CHOICES, GRPC, new_event_loop, resolve_transport
+from daffi_core.transport import CONTROLLER_CHOICES, GRPC, controller_transport, new_event_loop
 from daffi_core.transport.ask import ask
 
 from daffi_controller.__about__ import __version__
@@ -84,7 +84,7 @@ def _options() -> EnvDefaults:
     parser.add_argument(
         "--transport",
         type=str.lower,
-        choices=CHOICES,
+        choices=CONTROLLER_CHOICES,
         help="how frames travel: 'grpc', 'socket', or 'auto' (socket on a UNIX socket, grpc on TCP; "
         "default auto); nodes must use the same",
     )
@@ -116,7 +116,7 @@ def _inspect_options() -> EnvDefaults:
     parser.add_argument(
         "--transport",
         type=str.lower,
-        choices=CHOICES,
+        choices=CONTROLLER_CHOICES,
         help="the controller's transport: 'grpc', 'socket', or 'auto' (socket on a UNIX socket, grpc on TCP; "
         "default auto)",
     )
@@ -174,7 +174,7 @@ def main(argv: list[str] | None = None) -> int:
             if not (args.ssl_certificate and args.ssl_key):
                 raise InitializationError("TLS needs both --ssl-certificate and --ssl-key")
             tls = ServerTLS(args.ssl_certificate, args.ssl_key, args.ssl_ca, args.require_client_cert)
-        transport = resolve_transport(args.transport, address)
+        transport = controller_transport(args.transport, address)
         loop = new_event_loop(transport)
         try:
             loop.run_until_complete(
@@ -221,7 +221,7 @@ def inspect(argv: list[str]) -> int:
         args = env.parse(argv)
         address = controller_address(args)
         security = client_security(args)
-        transport = resolve_transport(args.transport, address)
+        transport = controller_transport(args.transport, address)
     except InitializationError as exc:
         print(f"daffi-controller inspect: error: {exc}", file=sys.stderr)
         return 2

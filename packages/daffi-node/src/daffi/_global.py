@@ -22,7 +22,8 @@ from daffi_core.errors import GlobalContextError, InitializationError, RemoteSto
 from daffi_core.keepalive import resolve_keepalive
 from daffi_core.metrics import DEFAULT_METRICS_HOST
 from daffi_core.security import ClientSecurity, ClientTLS, ServerTLS, resolve_token
-from daffi_core.transport import new_event_loop, resolve_transport
+from daffi_core.transport import NATS, new_event_loop, resolve_transport
+from daffi_core.transport.nats.subjects import server_url
 
 from daffi import _node
 from daffi._bridge import async_library, interrupted, wait, wait_async
@@ -161,6 +162,9 @@ class Global:
             transport: How frames travel (default ``$DAFFI_TRANSPORT``, else ``"auto"``): ``"grpc"``,
                 ``"socket"`` (length-prefixed frames over plain sockets), or ``"auto"``: the socket
                 transport on a UNIX socket, gRPC on TCP. Node and controller must use the same.
+                ``"nats"`` puts the node on the NATS server at ``host``/``port`` with no daffi
+                controller (``pip install daffi-node[nats]``); the token, if any, is the server's
+                auth token.
             max_pending_calls: Bounds the calls this node has open at once (default: no limit): the
                 call that would exceed it fails at once with ``PendingCallsLimitExceeded``, unsent.
             metrics_port: Serve this node's side of the calls as Prometheus text at
@@ -191,6 +195,12 @@ class Global:
         else:
             self.address = Address.resolve(host, port, unix_sock_path)
         self.transport = resolve_transport(transport, self.address)
+        if self.transport == NATS:
+            if init_controller:
+                raise InitializationError(
+                    "transport='nats' runs no daffi controller (the NATS server routes): drop init_controller=True"
+                )
+            server_url(self.address)  # a NATS server has a host and a port: refuse a UNIX socket now
         self._token = resolve_token(token)
         self._keepalive = resolve_keepalive(keepalive)
         self._tls = _tls_settings(init_controller, ssl_certificate, ssl_key, ssl_ca, ssl_require_client_cert)

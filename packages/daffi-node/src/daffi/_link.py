@@ -1,10 +1,11 @@
 """The link layer: one connection to the controller, as the layers above see it.
 
 ``Link`` is all that caller and callee know of the connection (they never see ``Node`` or
-``Global``); ``Handlers`` is how the connection reaches up to them, as callables. Two links
-implement it: ``GrpcLink`` (``_grpc_link``: a gRPC stream driven by the node's loop) and
+``Global``); ``Handlers`` is how the connection reaches up to them, as callables. Three links
+implement it: ``GrpcLink`` (``_grpc_link``: a gRPC stream driven by the node's loop),
 ``SocketLink`` (``_socket_link``: the socket transport, read by the threads that wait for
-replies). ``LinkBase`` holds what both share: the first connect, the connection state, the
+replies) and ``NatsLink`` (``_nats_link``: no controller; the link routes over a NATS
+server). ``LinkBase`` holds what they share: the first connect, the connection state, the
 handshake's answer and reconnect backoff.
 """
 
@@ -111,6 +112,9 @@ class LinkBase:
 
     #: The transport's name, for messages (set by each link).
     transport = ""
+    #: What the link connects to, for messages: "the controller at ...", "a daffi controller".
+    server_kind = "controller"
+    server_name = "daffi controller"
 
     def __init__(
         self,
@@ -157,18 +161,21 @@ class LinkBase:
                 if timeout <= QUIET_WAIT:
                     raise
                 log.warning(
-                    "node %r is waiting for a daffi controller at %s (transport %s); giving up after %g s "
+                    "node %r is waiting for a %s at %s (transport %s); giving up after %g s "
                     "(Global(connect_timeout=...))",
                     self.process_name,
+                    self.server_name,
                     self.address,
                     self.transport,
                     timeout,
                 )
                 self._first.result(timeout - QUIET_WAIT)
         except FutureTimeout:
+            controller = self.server_kind == "controller"
+            start = "(daffi-controller, or Global(init_controller=True))" if controller else "(nats-server)"
             raise InitializationError(
-                f"no daffi controller answered at {self.address} within {timeout:g} s: start one there "
-                "(daffi-controller, or Global(init_controller=True)) or fix host/port/unix_sock_path"
+                f"no {self.server_name} answered at {self.address} within {timeout:g} s: start one there "
+                f"{start} or fix host/port/unix_sock_path"
             ) from None
 
     @property
@@ -203,7 +210,7 @@ class LinkBase:
         self.handlers.connected(head.welcome)
         if not self._first.done():
             self._first.set_result(None)
-        log.info("node %r connected to the controller at %s", self.process_name, self.address)
+        log.info("node %r connected to the %s at %s", self.process_name, self.server_kind, self.address)
         return list(first.frames[1:])
 
     def session_ended(self) -> None:
@@ -214,7 +221,7 @@ class LinkBase:
         if was_connected:
             self.handlers.disconnected()
             if not self.stopping:
-                log.warning("lost the connection to the controller at %s; reconnecting", self.address)
+                log.warning("lost the connection to the %s at %s; reconnecting", self.server_kind, self.address)
 
 
 class Backoff:

@@ -21,7 +21,7 @@ from daffi_core.keepalive import DEFAULT_KEEPALIVE
 from daffi_core.proto import daffi_pb2 as pb
 from daffi_core.protocol import DOWNSTREAM, PROTOCOL_VERSION
 from daffi_core.security import ClientSecurity
-from daffi_core.transport import SOCKET, Transport
+from daffi_core.transport import NATS, SOCKET, Transport
 
 from daffi.__about__ import __version__
 from daffi._callee import Callee
@@ -107,6 +107,10 @@ class Node:
             self.link: Link = SocketLink(
                 process_name, address, security, runtime, handlers, keepalive, serves=lambda: bool(REGISTRY.names())
             )
+        elif transport == NATS:
+            from daffi._nats_link import NatsLink  # nats-py is imported only by nodes that speak it
+
+            self.link = NatsLink(process_name, address, security, runtime, handlers, keepalive)
         else:
             from daffi._grpc_link import GrpcLink  # grpc is imported only by nodes that speak it
 

@@ -7,11 +7,12 @@ daffi_core.transport
       ├── wire      the bytes: greeting, frame header, a parser that refuses hostile input
       ├── client    one blocking, thread-safe connection (nodes and tools), TLS in memory
       └── server    the asyncio side (the controller), on uvloop where it is installed
+ └── nats       nodes on a NATS server or cluster, no controller: subjects, chunking, nats-py
 ```
 
-Both carry the messages of ``proto/daffi.proto`` unchanged: a node, the controller and the
+All carry the messages of ``proto/daffi.proto`` unchanged: a node, the controller and the
 tools speak the same protocol whatever carries it. Nothing here imports ``grpc`` unless the
-gRPC transport is used.
+gRPC transport is used, nor ``nats`` unless the NATS transport is.
 """
 
 from __future__ import annotations
@@ -27,23 +28,30 @@ from daffi_core.errors import InitializationError
 __all__ = [
     "AUTO",
     "CHOICES",
+    "CONTROLLER_CHOICES",
     "GRPC",
+    "NATS",
     "SOCKET",
     "TRANSPORT_ENV",
     "Code",
     "Transport",
+    "controller_transport",
     "mismatch",
     "new_event_loop",
     "resolve_transport",
 ]
 
 #: A transport that carries frames (what ``resolve_transport`` chooses).
-Transport: TypeAlias = Literal["grpc", "socket"]
+Transport: TypeAlias = Literal["grpc", "socket", "nats"]
 GRPC: Final = "grpc"
 SOCKET: Final = "socket"
+#: Nodes on a NATS server or cluster (``daffi_core.transport.nats``): no daffi controller runs.
+NATS: Final = "nats"
 AUTO: Final = "auto"
 #: The values of ``transport=`` / ``--transport`` / ``$DAFFI_TRANSPORT``.
-CHOICES = (AUTO, GRPC, SOCKET)
+CHOICES = (AUTO, GRPC, SOCKET, NATS)
+#: The transports a daffi controller serves (``nats`` has none).
+CONTROLLER_CHOICES = (AUTO, GRPC, SOCKET)
 #: Environment variable read when no transport is given explicitly.
 TRANSPORT_ENV = "DAFFI_TRANSPORT"
 
@@ -65,10 +73,11 @@ class Code(enum.IntEnum):
 
 
 def resolve_transport(transport: str | None, address: Address) -> Transport:
-    """``"grpc"`` or ``"socket"``: ``transport``, else ``$DAFFI_TRANSPORT``, else ``"auto"``.
+    """``"grpc"``, ``"socket"`` or ``"nats"``: ``transport``, else ``$DAFFI_TRANSPORT``, else ``"auto"``.
 
     ``"auto"`` is the socket transport on a UNIX socket (where gRPC brings nothing: no TLS, no
-    proxies) and gRPC on TCP. Raises InitializationError for any other value.
+    proxies) and gRPC on TCP; it never picks ``"nats"``, which has to be asked for. Raises
+    InitializationError for any other value.
     """
     origin = "transport"
     if transport is None:
@@ -79,7 +88,18 @@ def resolve_transport(transport: str | None, address: Address) -> Transport:
     transport = transport.lower()
     if transport == AUTO:
         return SOCKET if address.is_unix else GRPC
-    return SOCKET if transport == SOCKET else GRPC
+    return NATS if transport == NATS else SOCKET if transport == SOCKET else GRPC
+
+
+def controller_transport(transport: str | None, address: Address) -> Transport:
+    """``resolve_transport`` for a daffi controller (or a tool asking one): ``"nats"`` has none."""
+    resolved = resolve_transport(transport, address)
+    if resolved == NATS:
+        raise InitializationError(
+            "transport 'nats' runs no daffi controller: nodes meet on the NATS server itself "
+            "(Global(transport='nats', host=..., port=...)); give a controller 'grpc', 'socket' or 'auto'"
+        )
+    return resolved
 
 
 def mismatch(address: Address, ours: str, theirs: str, who: str = "this node") -> str:
