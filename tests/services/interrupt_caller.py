@@ -11,6 +11,9 @@ from __future__ import annotations
 
 import argparse
 import itertools
+import os
+import signal
+import time
 
 from daffi import BG, FG, STREAM, Global, fetcher
 
@@ -19,7 +22,8 @@ parser.add_argument("--host")
 parser.add_argument("--port", type=int)
 parser.add_argument("--unix-sock-path")
 parser.add_argument("--transport")
-parser.add_argument("--mode", required=True, choices=["fg", "bg", "fetcher", "iterate", "wait_function", "stream"])
+MODES = ["fg", "bg", "bg-start", "fetcher", "iterate", "wait_function", "stream"]
+parser.add_argument("--mode", required=True, choices=MODES)
 args = parser.parse_args()
 where = {"unix_sock_path": args.unix_sock_path} if args.unix_sock_path else {"host": args.host, "port": args.port}
 
@@ -32,6 +36,18 @@ elif args.mode == "bg":
     print("BLOCKING bg", flush=True)  # the test interrupts once the callee began: get() waits by then
     result = g.call.stuck() & BG
     result.get()
+elif args.mode == "bg-start":
+    # Ctrl-C while ``& BG`` is still starting the call, after it was sent: made certain by striking
+    # from inside the last step before the AsyncResult is handed back.
+    import daffi._execute
+
+    def interrupting(*_: object) -> None:
+        os.kill(os.getpid(), signal.SIGINT)
+        time.sleep(5)  # the KeyboardInterrupt strikes here
+
+    daffi._execute.AsyncResult = interrupting  # type: ignore[assignment,misc]
+    print("BLOCKING bg-start", flush=True)
+    g.call.stuck() & BG
 elif args.mode == "fetcher":
 
     @fetcher(FG)

@@ -264,12 +264,15 @@ class Caller:
         self._ids = itertools.count(1)
         self._pending: dict[int, Pending] = {}
         self._lock = threading.Lock()
+        #: Per thread, the call it opened last (see ``cancel_opened``).
+        self._opened = threading.local()
         self._assembler = Assembler()
 
     # -- user threads
     def open(self, head: pb.CallHead, payload: bytes, encoding: int, kind: CallKind, timeout: float | None) -> Pending:
         """Send a CALL and return its pending record (failed at once when not connected)."""
         pending = Pending(next(self._ids), head.name, kind, timeout)
+        self._opened.pending = pending
         if self._observer is not None:
             pending.ended = self._observer.calling(head)  # before the head is encoded: it may carry trace context
         out = frames(pb.Message.CALL, pending.call_id, "", payload, encoding, head=head)
@@ -305,6 +308,21 @@ class Caller:
         """More frames of an open call (dropped once it is settled)."""
         if pending.call_id in self._pending:
             self._link.send(out)
+
+    def forget_opened(self) -> None:
+        """A call starts on this thread: ``cancel_opened`` concerns only what it opens."""
+        self._opened.pending = None
+
+    def cancel_opened(self) -> None:
+        """Cancel the call this thread opened since ``forget_opened``, unless it ended.
+
+        For a Ctrl-C that strikes while a call is being started, before anyone waits for it: it
+        would stay open (and the process's exit would wait for it) with nobody to collect it.
+        """
+        pending: Pending | None = getattr(self._opened, "pending", None)
+        self._opened.pending = None
+        if pending is not None and not pending.done:
+            self.cancel(pending)
 
     def cancel(self, pending: Pending, exc: BaseException | None = None) -> None:
         """Give up on a call: tell the callees and fail it locally."""

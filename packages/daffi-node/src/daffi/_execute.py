@@ -145,6 +145,15 @@ def execute(call: RemoteCall[R], mod: Modifier) -> object:
 
 def _execute(call: RemoteCall[R], mod: Modifier) -> object:
     node = call.node() if call.node is not None else current(call.name)
+    node.caller.forget_opened()
+    try:
+        return _dispatch(node, call, mod)
+    except KeyboardInterrupt:  # before the call was handed to whoever waits for it: cancel it
+        node.caller.cancel_opened()
+        raise
+
+
+def _dispatch(node: CallingNode, call: RemoteCall[R], mod: Modifier) -> object:
     if isinstance(mod, STREAM):
         return _stream(node, call, mod)
     args, kwargs = _arguments(node, call)
