@@ -45,7 +45,7 @@ elif args.mode == "bg-start":
         os.kill(os.getpid(), signal.SIGINT)
         time.sleep(5)  # the KeyboardInterrupt strikes here
 
-    daffi._execute.AsyncResult = interrupting  # type: ignore[attr-defined]
+    daffi._execute.AsyncResult = interrupting  # type: ignore[attr-defined,assignment]
     print("BLOCKING bg-start", flush=True)
     g.call.stuck() & BG
 elif args.mode == "fetcher":
