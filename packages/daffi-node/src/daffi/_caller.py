@@ -297,7 +297,7 @@ class Caller:
 
     def _not_connected(self, pending: Pending) -> RemoteStoppedUnexpectedly:
         return RemoteStoppedUnexpectedly(
-            f"call to {pending.name!r} failed: not connected to the controller at {self._link.address}"
+            f"call to {pending.name!r} failed: not connected to the {self._link.server_kind} at {self._link.address}"
         )
 
     def wait(self, future: Future[T], timeout: float | None) -> T:

@@ -288,7 +288,8 @@ def _check(sig: pb.CallbackSignature, args: tuple[object, ...], kwargs: dict[str
 def _connected(node: CallingNode, name: str) -> None:
     if not node.connected and not node.link.wait_connected(RECONNECT_GRACE):
         raise RemoteStoppedUnexpectedly(
-            f"call to {name!r} failed: not connected to the controller at {node.link.address} (still reconnecting)"
+            f"call to {name!r} failed: not connected to the "
+            f"{node.link.server_kind} at {node.link.address} (still reconnecting)"
         )
 
 

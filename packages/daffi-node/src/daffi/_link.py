@@ -49,6 +49,8 @@ class Link(Protocol):
 
     process_name: str
     address: Address
+    #: What is at ``address``, for messages: ``"controller"``, or ``"NATS server"``.
+    server_kind: str
 
     @property
     def connected(self) -> bool:

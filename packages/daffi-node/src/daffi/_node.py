@@ -174,7 +174,7 @@ class Node:
     def _gone(self) -> None:
         self.caller.fail_all(
             RemoteStoppedUnexpectedly(
-                f"the controller at {self.address} went away during the call (the connection was lost; "
+                f"the {self.link.server_kind} at {self.address} went away during the call (the connection was lost; "
                 "this node is reconnecting)"
             )
         )

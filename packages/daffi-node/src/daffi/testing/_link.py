@@ -44,6 +44,7 @@ class FakeLink:
     def __init__(self, board: Board) -> None:
         self.process_name = board.process_name
         self.address = Address(unix_path=Path("daffi.testing.fake_nodes"))
+        self.server_kind = "controller"
         self._board = board
 
     @property
