@@ -393,12 +393,23 @@ def test_period_schedules_on_the_callee(procs: Procs, nats: Where) -> None:
 # -- tools
 
 
-def test_codegen_lists_the_nodes_on_the_server(procs: Procs, nats: Where) -> None:
+def test_codegen_lists_writes_and_checks_stubs_from_the_server(procs: Procs, nats: Where, tmp_path: Path) -> None:
     procs.service(nats, "svc")
-    listing = procs.python("-m", "daffi_codegen", *nats.argv, "--list", "--wait-process", "svc")
+    codegen = ["-m", "daffi_codegen", *nats.argv, "--wait-process", "svc"]
+    listing = procs.python(*codegen, "--list")
     assert listing.wait(30) == 0, listing.output
     assert "def add(a: int, b: int) -> int" in listing.output
     assert "svc" in listing.output
+    out = tmp_path / "svc_stubs"
+    written = procs.python(*codegen, "--out", str(out))
+    assert written.wait(30) == 0, written.output
+    assert any("def add(" in f.read_text(encoding="utf-8") for f in out.rglob("*.py")), sorted(out.rglob("*"))
+    check = procs.python(*codegen, "--out", str(out), "--check")
+    assert check.wait(30) == 0, check.output
+    stub = next(f for f in out.rglob("*.py") if "def add(" in f.read_text(encoding="utf-8"))
+    stub.write_text(stub.read_text(encoding="utf-8").replace("def add(", "def add_old("), encoding="utf-8")
+    stale = procs.python(*codegen, "--out", str(out), "--check")
+    assert stale.wait(30) != 0, stale.output
 
 
 def test_controller_refuses_the_nats_transport(procs: Procs, monkeypatch: pytest.MonkeyPatch) -> None:
