@@ -33,6 +33,7 @@ from bench.profile import pyspy_profiler
 
 RESULTS = harness.ROOT / "bench" / "results"
 PAGE = harness.ROOT / "docs" / "benchmarks.md"
+SCALING_PAGE = harness.ROOT / "docs" / "scaling.md"
 
 PARAMS: dict[str, dict[str, Any]] = {
     "w1": {"warmup": 200, "calls": 2000},
@@ -152,6 +153,29 @@ def metrics_ab(params: dict[str, Any], reps: int) -> dict[str, Any]:
     return ab
 
 
+#: The NATS comparison (``--nats``): (row, implementation, nats-servers), next to the socket transport.
+NATS_ROWS = (
+    ("daffi socket, TCP", "daffi-socket", 1),
+    ("NATS, one server", "daffi-nats", 1),
+    ("NATS, 3-server cluster", "daffi-nats", 3),
+)
+NATS_WORKLOADS = ("w1", "w2", "w5")
+
+
+def nats_compare(params: dict[str, dict[str, Any]], reps: int) -> dict[str, Any]:
+    """W1, W2 (BG futures) and W5 on NATS (one server, a 3-server cluster) and on the socket transport, the rows
+    taking turns within each repetition so that all see the same minutes of the machine."""
+    data: dict[str, Any] = {"started": now(), "params": {w: params[w] for w in NATS_WORKLOADS}, "runs": {}}
+    for rep in range(reps):
+        for row, impl, servers in NATS_ROWS:
+            for workload in NATS_WORKLOADS:
+                p = params[workload] | ({"inflight": "bg"} if workload == "w2" else {})
+                cell = harness.Cell(workload, impl, "tcp", p, timeout(workload), servers=servers)
+                result = measure(f"{workload} {row} rep {rep + 1}", cell)
+                data["runs"].setdefault(row, {}).setdefault(workload, []).append(result)
+    return data
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n\n")[0])
     parser.add_argument("--workloads", default="w1,w2,w3,w4,w5,w6,w7")
@@ -165,6 +189,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-profile", action="store_true", help="skip the py-spy profile and W1 variants")
     parser.add_argument("--no-soak", action="store_true", help="skip the one-controller RSS run")
     parser.add_argument("--metrics-ab", action="store_true", help="only W2 with the metrics endpoints off and on")
+    parser.add_argument("--nats", action="store_true", help="only W1, W2, W5 on NATS next to the socket transport")
     parser.add_argument("--report-only", action="store_true", help="rewrite the report from the saved results")
     parser.add_argument("--output", help="the page whose tables to fill (default docs/benchmarks.md; none for --quick)")
     parser.add_argument(
@@ -179,6 +204,14 @@ def main(argv: list[str] | None = None) -> int:
     saved.mkdir(exist_ok=True)
     latest, metrics_file = saved / "latest.json", saved / "metrics.json"
     page = Path(args.output) if args.output else None if args.quick else PAGE
+    if args.nats:
+        compared = nats_compare(QUICK if args.quick else PARAMS, 1 if args.quick else args.reps)
+        (saved / "nats.json").write_text(json.dumps(compared, indent=1) + "\n")
+        scaling = Path(args.output) if args.output else None if args.quick else SCALING_PAGE
+        if scaling is not None:
+            report.write_nats(compared, scaling)
+        log(f"results in {saved}" + (f", tables filled in {scaling}" if scaling else ""))
+        return 0
     if args.metrics_ab:
         ab = metrics_ab((QUICK if args.quick else PARAMS)["w2"], 1 if args.quick else args.reps)
         metrics_file.write_text(json.dumps(ab, indent=1) + "\n")

@@ -313,7 +313,7 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--workload", default="w1", choices=sorted(WORKLOADS))
     parser.add_argument("--params", default="{}", type=json.loads, help="workload parameters (JSON)")
     parser.add_argument(
-        "--transport", choices=["grpc", "socket", "auto"], help="daffi (this repo) only: Global(transport=...)"
+        "--transport", choices=["grpc", "socket", "nats", "auto"], help="daffi (this repo) only: Global(transport=...)"
     )
     parser.add_argument("--metrics", action="store_true", help="daffi (this repo) only: Global(metrics_port=0)")
     return parser.parse_args(argv)

