@@ -87,6 +87,9 @@ def test_controller_restarted_5_times_under_64_calls_in_flight(procs: Procs, whe
         f"resumed after {', '.join(f'{r:.2f}' for r in resumed)} s, longest call {longest:.2f} s"
     )
     assert outcomes["wrong"] == 0
-    assert set(outcomes) <= {"ok", "RemoteStoppedUnexpectedly", "GlobalContextError", "TimeoutError"}
+    # UnableToFindCandidate: a call made once the controller is back but before the callee has rejoined it
+    # (the callee's reconnect backoff can outlast the 3 s grace on a loaded machine).
+    named = {"ok", "RemoteStoppedUnexpectedly", "GlobalContextError", "UnableToFindCandidate", "TimeoutError"}
+    assert set(outcomes) <= named
     assert max(resumed) < 5.0, resumed
     assert longest < 5.0 + 1.0  # every call returned or raised within its 5 s timeout (+ scheduling)

@@ -151,6 +151,8 @@ def _execute(call: RemoteCall[R], mod: Modifier) -> object:
     except KeyboardInterrupt:  # before the call was handed to whoever waits for it: cancel it
         node.caller.cancel_opened()
         raise
+    finally:
+        node.caller.forget_opened()  # holding on to it would keep a dropped result's reply alive
 
 
 def _dispatch(node: CallingNode, call: RemoteCall[R], mod: Modifier) -> object:
