@@ -15,7 +15,18 @@ from typing import NamedTuple
 
 from daffi_core.proto import daffi_pb2 as pb
 
-__all__ = ["Buffer", "Encoded", "batch", "forward", "frame", "message", "message_views", "reencoded", "varint"]
+__all__ = [
+    "Buffer",
+    "Encoded",
+    "batch",
+    "forward",
+    "frame",
+    "message",
+    "message_views",
+    "read_varint",
+    "reencoded",
+    "varint",
+]
 
 Buffer = bytes | memoryview
 
@@ -114,7 +125,7 @@ def _fields(view: memoryview) -> list[tuple[int, memoryview]]:
         if tag & 0x80 or tag & 0x07 != _LEN:
             raise ValueError("not a length-delimited field with a one-byte tag")
         at += 1
-        size, at = _read_varint(view, at)
+        size, at = read_varint(view, at)
         if at + size > end:
             raise ValueError("truncated field")
         fields.append((tag, view[at : at + size]))
@@ -122,10 +133,12 @@ def _fields(view: memoryview) -> list[tuple[int, memoryview]]:
     return fields
 
 
-def _read_varint(view: memoryview, at: int) -> tuple[int, int]:
+def read_varint(view: Buffer, at: int, max_shift: int = 63) -> tuple[int, int]:
+    """The protobuf varint at ``at`` and the index after it; ValueError when it is cut short or its
+    bytes go past ``max_shift`` bits of shift (63: any 64-bit value)."""
     value = shift = 0
     while True:
-        if at >= len(view) or shift > 63:
+        if at >= len(view) or shift > max_shift:
             raise ValueError("bad varint")
         byte = view[at]
         at += 1

@@ -11,7 +11,7 @@ the sender's name (varint length, UTF-8) and a slice of the batch.
 
 from __future__ import annotations
 
-from daffi_core.framing import varint
+from daffi_core.framing import read_varint, varint
 
 __all__ = ["LAST", "MARGIN", "PIECE", "WHOLE", "Joiner", "split"]
 
@@ -57,7 +57,7 @@ class Joiner:
             return data[1:]
         if tag not in (PIECE, LAST):
             raise ValueError(f"unknown message tag {tag}")
-        size, at = _varint(data, 1)
+        size, at = read_varint(data, 1, max_shift=35)  # a name's length: 5 bytes at most
         sender = data[at : at + size].decode("utf-8", "replace")
         parts = self._parts.setdefault(sender, [])
         parts.append(data[at + size :])
@@ -69,16 +69,3 @@ class Joiner:
     def forget(self, sender: str) -> None:
         """``sender`` is gone: drop the pieces it left unfinished."""
         self._parts.pop(sender, None)
-
-
-def _varint(data: bytes, at: int) -> tuple[int, int]:
-    value = shift = 0
-    while True:
-        if at >= len(data) or shift > 35:
-            raise ValueError("bad varint")
-        byte = data[at]
-        at += 1
-        value |= (byte & 0x7F) << shift
-        if not byte & 0x80:
-            return value, at
-        shift += 7
