@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import os
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from tests.support.nats import start_cluster, start_server
 from tests.support.procs import Procs, Where, free_port
 
 
@@ -24,21 +24,29 @@ def procs(tmp_path: Path) -> Iterator[Procs]:
 #: Every behaviour runs on each transport: gRPC on TCP, the socket transport on TCP and on UNIX
 #: sockets (what ``"auto"`` picks there). gRPC on UNIX sockets is covered by tests that ask for it.
 WHERE = ["grpc-tcp", "socket-tcp", "socket-unix"]
-#: ``DAFFI_TEST_NATS=1`` runs the tests written for a controller on the NATS transport instead: the
-#: ``controller`` fixture is then a nats-server (tests/support/nats.py), and no controller runs.
-NATS_ONLY = os.environ.get("DAFFI_TEST_NATS") == "1"
-if NATS_ONLY:
-    WHERE = ["nats-tcp"]
+#: Modules marked ``nats`` (the behaviour and codegen tests) also run with no controller, on NATS:
+#: one nats-server, and a 3-server cluster on which the processes a test starts connect to the
+#: servers in turn (``Where.cluster``), so that calls cross the cluster's routes.
+NATS_WHERE = ["nats-tcp", "nats-cluster"]
 
 
-@pytest.fixture(params=WHERE)
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "where" in metafunc.fixturenames:
+        on_nats = metafunc.definition.get_closest_marker("nats") is not None
+        metafunc.parametrize("where", WHERE + NATS_WHERE if on_nats else WHERE, indirect=True)
+
+
+@pytest.fixture
 def where(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[Where]:
     """A fresh controller address and its transport (also in ``$DAFFI_TRANSPORT``, for every process
-    the test starts): TCP on 127.0.0.1 or a UNIX socket in a private directory."""
+    the test starts): TCP on 127.0.0.1, a UNIX socket in a private directory, or NATS servers'
+    client ports."""
     transport, family = request.param.split("-")
     monkeypatch.setenv("DAFFI_TRANSPORT", transport)
     if family == "tcp":
         yield Where(host="127.0.0.1", port=free_port(), transport=transport)
+    elif family == "cluster":
+        yield Where(host="127.0.0.1", port=free_port(), transport=transport, cluster=(free_port(), free_port()))
     else:
         # AF_UNIX paths are limited to ~107 bytes: keep the directory short.
         with tempfile.TemporaryDirectory(prefix="daffi-") as tmp:
@@ -54,10 +62,12 @@ def tcp(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Wher
 
 @pytest.fixture
 def controller(procs: Procs, where: Where) -> Where:
-    """A daffi-controller process listening at ``where`` (with ``DAFFI_TEST_NATS=1``: a nats-server)."""
+    """A daffi-controller process listening at ``where``; on NATS, the nats-server(s) instead."""
     if where.transport == "nats":
-        from tests.support.nats import start_server
-
-        return start_server(procs).where
+        if where.cluster:
+            start_cluster(procs, ports=[where.port or 0, *where.cluster])
+        else:
+            start_server(procs, port=where.port)
+        return where
     procs.controller(where)
     return where

@@ -14,6 +14,9 @@ import pytest
 from tests.codegen.conftest import MODULE, NODE, SERVICE, codegen, files_of, wait_catalog
 from tests.support.procs import Proc, Procs, Where
 
+#: Also on NATS, one server and a cluster (tests/conftest.py).
+pytestmark = pytest.mark.nats
+
 
 def _generate(where: Where, out: Path) -> None:
     result = codegen(where, "--wait-process", NODE, "--out", str(out))

@@ -12,6 +12,9 @@ from daffi_codegen.render import MARKER
 from tests.codegen.conftest import NODE, SERVICE, codegen, files_of, wait_catalog
 from tests.support.procs import Procs, Where, free_port
 
+#: Also on NATS, one server and a cluster (tests/conftest.py).
+pytestmark = pytest.mark.nats
+
 A, B = "codegen-a", "codegen-b"
 
 

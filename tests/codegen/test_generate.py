@@ -11,11 +11,15 @@ import ast
 import re
 from pathlib import Path
 
+import pytest
 from daffi_codegen.render import MARKER
 from daffi_core import contract
 
 from tests.codegen.conftest import MODULE, NODE, SERVICE, Mypy, codegen, files_of, run_client
 from tests.support.procs import Procs, Where
+
+#: Also on NATS, one server and a cluster (tests/conftest.py).
+pytestmark = pytest.mark.nats
 
 CLIENT = '''\
 """Uses the generated stubs correctly; prints one line per result."""

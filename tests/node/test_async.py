@@ -15,6 +15,9 @@ from daffi import BG, BROADCAST, FG, STREAM, AsyncResult, __body_unknown__, fetc
 from tests.support.nodes import caller
 from tests.support.procs import Procs, Where
 
+#: Also on NATS, one server and a cluster (tests/conftest.py).
+pytestmark = pytest.mark.nats
+
 
 @fetcher(FG)
 async def add(a: int, b: int) -> int:

@@ -40,6 +40,9 @@ from daffi._registry import REGISTRY
 from tests.support.nodes import caller, wait_until
 from tests.support.procs import Procs, Where
 
+#: Also on NATS, one server and a cluster (tests/conftest.py).
+pytestmark = pytest.mark.nats
+
 # -- module-level fetchers (the usual way to declare them)
 
 

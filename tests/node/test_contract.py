@@ -21,6 +21,9 @@ from tests.codegen.conftest import codegen
 from tests.support.nodes import caller, wait_until
 from tests.support.procs import Procs, Where
 
+#: Also on NATS, one server and a cluster (tests/conftest.py).
+pytestmark = pytest.mark.nats
+
 SERVICE = "contract_service.py"
 
 

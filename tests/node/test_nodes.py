@@ -12,6 +12,9 @@ from daffi import FG, Global, GlobalContextError, RemoteCallError
 from tests.support.nodes import caller
 from tests.support.procs import SERVICES, Procs, Where
 
+#: Also on NATS, one server and a cluster (tests/conftest.py).
+pytestmark = pytest.mark.nats
+
 
 def test_transfer_and_call_runs_on_the_named_node(procs: Procs, controller: Where) -> None:
     svc = procs.service(controller, "svc")

@@ -20,6 +20,9 @@ from daffi import BG, FG, RemoteCallError
 from tests.support.nodes import caller, wait_until
 from tests.support.procs import Procs, Where
 
+#: Also on NATS, one server and a cluster (tests/conftest.py).
+pytestmark = pytest.mark.nats
+
 SERVICE = "traced_service.py"
 
 

@@ -26,6 +26,9 @@ from tests.support import raw
 from tests.support.nodes import caller, wait_until
 from tests.support.procs import SERVICES, Proc, Procs, Where, free_port
 
+#: Also on NATS, one server and a cluster (tests/conftest.py).
+pytestmark = pytest.mark.nats
+
 SERVICE = "opsvc"
 
 
@@ -175,7 +178,7 @@ def test_a_node_waiting_for_a_controller_says_so_once(where: Where, procs: Procs
     failed = proc.wait_line("FAILED", timeout=20)
     proc.stop()
     start = float(proc.wait_line("START").split()[1])
-    server = "NATS server" if where.transport == "nats" else "daffi controller"  # DAFFI_TEST_NATS=1
+    server = "NATS server" if where.transport == "nats" else "daffi controller"
     waiting = [line for line in proc.lines if f"is waiting for a {server}" in line]
     assert len(waiting) == 1, proc.output
     stamp, logger, level, *_ = waiting[0].split()

@@ -24,6 +24,9 @@ from daffi import (
 from tests.support.nodes import caller, wait_until
 from tests.support.procs import Procs, Where
 
+#: Also on NATS, one server and a cluster (tests/conftest.py).
+pytestmark = pytest.mark.nats
+
 # -- generator callbacks
 
 

@@ -39,6 +39,9 @@ from daffi._registry import REGISTRY
 from tests.support.nodes import caller, wait_until
 from tests.support.procs import SERVICES, Procs, Where
 
+#: Also on NATS, one server and a cluster (tests/conftest.py).
+pytestmark = pytest.mark.nats
+
 
 @fetcher(BG(eta=0.2))
 async def add(a: int, b: int) -> int:

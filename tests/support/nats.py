@@ -97,18 +97,22 @@ def start_server(
     return NatsServer(name, port, proc, monitor, cluster_port)
 
 
-def start_cluster(procs: Procs, size: int = 3) -> list[NatsServer]:
-    """``size`` routed servers (full mesh); returns once each has a route to every other one."""
-    route_ports = [free_port() for _ in range(size)]
+def start_cluster(procs: Procs, size: int = 3, ports: Sequence[int] = ()) -> list[NatsServer]:
+    """``size`` routed servers (full mesh); returns once each has a route to every other one.
+
+    ``ports``: their client ports (free ones when empty), e.g. those of a cluster ``Where``.
+    """
+    ports = list(ports) or [free_port() for _ in range(size)]
+    route_ports = [free_port() for _ in ports]
     servers = [
-        start_server(procs, f"n{i + 1}", (route_ports[i], [p for p in route_ports if p != route_ports[i]]))
-        for i in range(size)
+        start_server(procs, f"n{i + 1}", (route, [p for p in route_ports if p != route]), port=port)
+        for i, (port, route) in enumerate(zip(ports, route_ports, strict=True))
     ]
     deadline = time.monotonic() + CLUSTER_TIMEOUT
-    while not all(server.routes() >= size - 1 for server in servers):
+    while not all(server.routes() >= len(servers) - 1 for server in servers):
         if time.monotonic() > deadline:
             raise AssertionError(f"the NATS cluster did not form within {CLUSTER_TIMEOUT} s")
-        time.sleep(0.1)
+        time.sleep(0.1)  # polling the servers' monitoring endpoints: nothing local to wait on
     return servers
 
 

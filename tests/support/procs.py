@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 import re
 import sys
 import time
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypedDict
 
@@ -37,13 +38,18 @@ class Where:
     """A controller address and transport, as Global keyword arguments and as command-line options.
 
     ``transport`` None leaves the choice to ``"auto"`` (or ``$DAFFI_TRANSPORT``); ``carrier`` is
-    what that resolves to.
+    what that resolves to. ``cluster`` (NATS): the client ports of the other servers of the
+    cluster at ``port``; each process started with ``argv`` goes to the next server in turn
+    (starting with the first of those), while ``kwargs`` (the test's own node) stays at ``port``,
+    so the test's calls cross the cluster's routes.
     """
 
     host: str | None = None
     port: int | None = None
     unix_sock_path: str | None = None
     transport: str | None = None
+    cluster: tuple[int, ...] = ()
+    _turn: Iterator[int] = field(default_factory=itertools.count, compare=False, repr=False)
 
     @property
     def kwargs(self) -> WhereKwargs:
@@ -59,9 +65,15 @@ class Where:
         where = (
             ["--unix-sock-path", self.unix_sock_path]
             if self.unix_sock_path is not None
-            else ["--host", str(self.host), "--port", str(self.port)]
+            else ["--host", str(self.host), "--port", str(self._next_port())]
         )
         return where if self.transport is None else [*where, "--transport", self.transport]
+
+    def _next_port(self) -> int | None:
+        if not self.cluster:
+            return self.port
+        ports = [*self.cluster, self.port]
+        return ports[next(self._turn) % len(ports)]
 
     @property
     def carrier(self) -> str:
