@@ -127,7 +127,7 @@ REVEALED = {
     "R12": "Any",
     "R13": "daffi._results.AsyncResult[int]",
     "R14": "daffi._results.AwaitableValue[dict[str, int]]",
-    "R15": "daffi._typed.Call[int]",
+    "R15": "daffi._execute.RemoteCall[int]",
     "R16": "int",
     "R17": "daffi._results.AsyncResult[int]",
     "R18": "daffi._results.AwaitableValue[int]",

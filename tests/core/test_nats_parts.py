@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from daffi._nats_peers import Calls, Directory
-from daffi._nats_routes import Refused, targets
+from daffi._nats_peers import Calls, Directory, Known
 from daffi_core.address import Address
 from daffi_core.errors import InitializationError
 from daffi_core.proto import daffi_pb2 as pb
@@ -59,15 +58,20 @@ def _sig(name: str) -> pb.CallbackSignature:
     return pb.CallbackSignature(name=name)
 
 
+def _name(known: Known | None) -> str | None:
+    return None if known is None else known.name
+
+
 def test_directory_round_robin_and_updates() -> None:
     directory = Directory()
     assert directory.update("n1", [_sig("add"), _sig("echo")])
     assert directory.update("n2", [_sig("add")])
-    assert [directory.pick("add") for _ in range(4)] == ["n1", "n2", "n1", "n2"]
-    assert directory.offering("echo") == ["n1"]
+    assert [_name(directory.pick("add")) for _ in range(4)] == ["n1", "n2", "n1", "n2"]
+    assert [k.name for k in directory.offering("echo")] == ["n1"]
     assert not directory.update("n1", [_sig("add")])  # known: an update
     assert directory.offering("echo") == [] and directory.pick("echo") is None
-    assert directory.remove("n2") and not directory.remove("n2")
+    assert directory.forget("n2") and not directory.forget("n2")
+    assert directory.silent(3600) == [] and directory.seen("n1") and not directory.seen("n2")
     assert [i.process_name for i in directory.infos()] == ["n1"]
     assert "process: n1" in directory.describe_offers()
 
@@ -83,20 +87,3 @@ def test_calls_owed_and_served_when_a_node_vanishes() -> None:
     assert calls.made == {}
     owed, served = calls.gone("a")
     assert owed == [] and served == [7]
-
-
-def test_routes_follow_the_controllers_rules() -> None:
-    directory = Directory()
-    directory.update("n1", [_sig("add")])
-    directory.update("n2", [_sig("add"), _sig("echo")])
-    one = pb.CallHead(name="add")
-    assert [targets(directory, one, "me", set) for _ in range(3)] == [["n1"], ["n2"], ["n1"]]
-    assert targets(directory, pb.CallHead(name="add", fanout=pb.CallHead.ALL), "me", set) == ["n1", "n2"]
-    assert targets(directory, pb.CallHead(name="echo", target="n2"), "me", set) == ["n2"]
-    refused = targets(directory, pb.CallHead(name="echo", target="n1"), "me", set)
-    assert isinstance(refused, Refused) and refused.kind == pb.Error.UNKNOWN_CALLBACK
-    refused = targets(directory, pb.CallHead(name="add", target="me"), "me", set)
-    assert isinstance(refused, Refused) and "never goes back to the caller" in refused.message
-    refused = targets(directory, pb.CallHead(name="mine"), "me", lambda: {"mine"})
-    assert isinstance(refused, Refused) and "only the calling node offers it" in refused.message
-    assert "process: n2" in refused.message

@@ -125,7 +125,7 @@ LAYERS: dict[str, list[set[str]]] = {
         # what watches calls (Observer), and its two kinds: the node's counters and its spans
         | {"_observe", "_metrics", "_tracing"}
         # what a NATS node keeps in place of a controller: the other nodes, the calls between them
-        | {"_nats_peers", "_nats_routes"},
+        | {"_nats_peers"},
         # one connection to the controller (or, NATS, to the server) behind `Link`
         {"_link", "_grpc_link", "_socket_link", "_nats_link"},
         {"_caller", "_callee"},  # calls out and calls in, on a Link

@@ -1,14 +1,14 @@
-"""Connected nodes and the callbacks each announced."""
+"""Connected nodes, where their frames go and the callbacks each announced."""
 
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Protocol
 
 from daffi_core import framing
 from daffi_core.framing import Encoded
+from daffi_core.offers import Offers
 from daffi_core.proto import daffi_pb2 as pb
 
 __all__ = ["Peer", "Registry", "Sink"]
@@ -59,59 +59,9 @@ class Peer:
         return pb.NodeInfo(process_name=self.name, callbacks=self.callbacks.values())
 
 
-class Registry:
-    """Nodes by name and, per callback name, the nodes offering it in join order."""
-
-    def __init__(self) -> None:
-        self.nodes: dict[str, Peer] = {}
-        self._offers: dict[str, list[str]] = {}
-        self._turn: dict[str, int] = {}
-
-    def add(self, peer: Peer, callbacks: Iterable[pb.CallbackSignature]) -> None:
-        self.nodes[peer.name] = peer
-        self.set_callbacks(peer, callbacks)
-
-    def remove(self, peer: Peer) -> None:
-        if self.nodes.get(peer.name) is peer:
-            self.set_callbacks(peer, ())
-            del self.nodes[peer.name]
-
-    def set_callbacks(self, peer: Peer, callbacks: Iterable[pb.CallbackSignature]) -> None:
-        for name in peer.callbacks:
-            offers = self._offers.get(name, [])
-            if peer.name in offers:
-                offers.remove(peer.name)
-            if not offers:
-                self._offers.pop(name, None)
-                self._turn.pop(name, None)
-        peer.callbacks = {c.name: c for c in callbacks}
-        for name in peer.callbacks:
-            self._offers.setdefault(name, []).append(peer.name)
-
-    def pick(self, name: str, exclude: str) -> Peer | None:
-        """The next node offering ``name`` other than ``exclude`` (round-robin)."""
-        offers = self._offers.get(name)
-        if not offers:
-            return None
-        start = self._turn.get(name, 0)
-        for step in range(len(offers)):
-            index = (start + step) % len(offers)
-            if offers[index] != exclude:
-                self._turn[name] = index + 1
-                return self.nodes[offers[index]]
-        return None
-
-    def offering(self, name: str, exclude: str) -> list[Peer]:
-        return [self.nodes[n] for n in self._offers.get(name, ()) if n != exclude]
-
-    def describe_offers(self, exclude: str) -> str:
-        """What other nodes offer, one process per line, for error messages."""
-        lines = [
-            f"process: {peer.name}\n  - [ {', '.join(sorted(peer.callbacks)) or '(none)'} ]"
-            for peer in sorted(self.nodes.values(), key=lambda p: p.name)
-            if peer.name != exclude
-        ]
-        return "\n".join(lines) if lines else "(no other node is connected)"
+class Registry(Offers[Peer]):
+    """The connected nodes by name and, per callback name, those offering it (``daffi_core.offers``)."""
 
     def catalog(self) -> pb.Catalog:
-        return pb.Catalog(nodes=[p.info() for p in sorted(self.nodes.values(), key=lambda p: p.name)])
+        """The live catalogue, as ``daffi-codegen`` and ``inspect`` read it."""
+        return pb.Catalog(nodes=self.infos())

@@ -10,12 +10,11 @@ from __future__ import annotations
 import logging
 import time
 
-from daffi_core import framing
+from daffi_core import framing, routing
 from daffi_core.framing import Encoded
 from daffi_core.proto import daffi_pb2 as pb
 from daffi_core.protocol import DOWNSTREAM, UPSTREAM
 from daffi_core.stats import DEFAULT_MODIFIER, ERROR, STOPPED, outcome_of
-from daffi_core.suggest import callback_hint
 
 from daffi_controller.registry import Peer, Registry
 from daffi_controller.stats import Stats
@@ -105,51 +104,11 @@ class Router:
         self._deliver(_relayed(msg, raw, caller.name), names)
 
     def _targets(self, caller: Peer, head: pb.CallHead, call_id: int) -> list[Peer] | None:
-        registry = self.registry
-        if head.target or head.action == pb.CallHead.SYSTEM:
-            target = registry.nodes.get(head.target)
-            if target is None or target is caller:
-                connected = ", ".join(sorted(n for n in registry.nodes if n != caller.name)) or "none"
-                why = "a call never goes back to the caller" if target is caller else "it is not connected"
-                self._fail(
-                    caller,
-                    call_id,
-                    pb.Error.NO_SUCH_NODE,
-                    f"cannot call node {head.target!r}: {why} (other nodes: {connected})",
-                )
-                return None
-            if head.action != pb.CallHead.SYSTEM and head.name not in target.callbacks:
-                hint = callback_hint(head.name, target.callbacks, wait=False)  # its own names only
-                self._fail(
-                    caller,
-                    call_id,
-                    pb.Error.UNKNOWN_CALLBACK,
-                    f"node {head.target!r} has no callback {head.name!r}{'; ' + hint if hint else ''}; "
-                    "callbacks of other nodes:\n" + registry.describe_offers(caller.name),
-                )
-                return None
-            return [target]
-        if head.fanout == pb.CallHead.ALL:
-            targets = registry.offering(head.name, caller.name)
-        else:
-            one = registry.pick(head.name, caller.name)
-            targets = [one] if one is not None else []
-        if targets:
-            return targets
-        only_self = (
-            " (only the calling node offers it, and a call never goes back to the caller)"
-            if head.name in caller.callbacks
-            else ""
-        )
-        offered = (name for peer in registry.nodes.values() if peer is not caller for name in peer.callbacks)
-        self._fail(
-            caller,
-            call_id,
-            pb.Error.UNKNOWN_CALLBACK,
-            f"no node offers callback {head.name!r}{only_self}; {callback_hint(head.name, offered)}; "
-            "callbacks of other nodes:\n" + registry.describe_offers(caller.name),
-        )
-        return None
+        found = routing.targets(self.registry, head, caller.name, lambda: caller.callbacks)
+        if isinstance(found, routing.Refused):
+            self._fail(caller, call_id, found.kind, found.message)
+            return None
+        return found
 
     def _upstream(self, callee: Peer, msg: pb.Message, raw: memoryview | None) -> None:
         key = (msg.peer, msg.call_id)

@@ -11,9 +11,6 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Sequence
-from concurrent.futures import Future
-from contextlib import AbstractContextManager, nullcontext
-from typing import TypeVar
 
 import grpc
 from daffi_core import framing
@@ -25,59 +22,28 @@ from daffi_core.transport import GRPC, SOCKET, mismatch
 from daffi_core.transport.grpc import channel, client_options
 from daffi_core.transport.socket.client import probe
 
-from daffi._link import Backoff, LinkBase, Rejected
+from daffi._link import Backoff, LoopLink, Rejected
 
 __all__ = ["GrpcLink"]
 
 log = logging.getLogger("daffi.node")
-T = TypeVar("T")
 
 
-class GrpcLink(LinkBase):
+class GrpcLink(LoopLink):
     """A ``Link`` over gRPC (see the module docstring)."""
 
     transport = GRPC
     # Set per session (the constructor is LinkBase's).
     _outbox: Outbox | None = None
-    _task: asyncio.Task[None] | None = None
     _call: grpc.aio.StreamStreamCall[bytes, pb.Batch] | None = None
     _writer: asyncio.Task[None] | None = None
     _probed = False
 
-    # -- Link
-    def send(self, frames: Sequence[Encoded]) -> None:
-        if self.runtime.on_loop:
-            self._put(frames)
-        else:
-            self.runtime.post(self._put, frames)
-
-    def _put(self, frames: Sequence[Encoded]) -> None:
+    def _send_on_loop(self, frames: Sequence[Encoded]) -> None:
         outbox = self._outbox
         if outbox is not None:
             for frame in frames:
                 outbox.put(frame)
-
-    def wait(self, future: Future[T], timeout: float | None) -> T:
-        return future.result(timeout)
-
-    def inline(self) -> bool:
-        return False  # the loop carries every node's traffic: user code never runs on it
-
-    def serving(self) -> AbstractContextManager[None]:
-        return nullcontext()
-
-    # -- lifecycle
-    def start(self, timeout: float) -> None:
-        """Connect; raise InitializationError if no controller answers within ``timeout`` seconds."""
-        self.runtime.post(self._spawn)
-        self.wait_first(timeout)
-
-    def _spawn(self) -> None:
-        self._task = self.runtime.loop.create_task(self._run())
-
-    def stop(self) -> None:
-        """Flush what is queued (for up to a second) and disconnect."""
-        self.runtime.run(self._stop(), 5)
 
     async def _stop(self) -> None:
         self.stopping = True

@@ -11,13 +11,14 @@ handshake's answer and reconnect backoff.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import random
 import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
-from contextlib import AbstractContextManager
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from typing import Protocol, TypeVar
 
@@ -30,7 +31,17 @@ from daffi_core.security import ClientSecurity
 
 from daffi._runtime import Runtime, Timer
 
-__all__ = ["BACKOFF_JITTER", "BACKOFF_MAX", "BACKOFF_MIN", "Backoff", "Handlers", "Link", "LinkBase", "Rejected"]
+__all__ = [
+    "BACKOFF_JITTER",
+    "BACKOFF_MAX",
+    "BACKOFF_MIN",
+    "Backoff",
+    "Handlers",
+    "Link",
+    "LinkBase",
+    "LoopLink",
+    "Rejected",
+]
 
 log = logging.getLogger("daffi.node")
 T = TypeVar("T")
@@ -224,6 +235,60 @@ class LinkBase:
             self.handlers.disconnected()
             if not self.stopping:
                 log.warning("lost the connection to the %s at %s; reconnecting", self.server_kind, self.address)
+
+
+class LoopLink(LinkBase):
+    """A link whose connection lives on the node's loop as one task (``_run``, ended by ``_stop``).
+
+    Frames from any thread are posted to the loop (``_send_on_loop``), replies come as futures, and
+    user code never runs on the loop, since it carries every call of the node.
+    """
+
+    _task: asyncio.Task[None] | None = None
+
+    def send(self, frames: Sequence[Encoded]) -> None:
+        """Hand ``frames`` to ``_send_on_loop`` on the loop (directly when already on it)."""
+        if self.runtime.on_loop:
+            self._send_on_loop(frames)
+        else:
+            self.runtime.post(self._send_on_loop, frames)
+
+    def wait(self, future: Future[T], timeout: float | None) -> T:
+        """The future's result: the loop delivers it, nothing to read here."""
+        return future.result(timeout)
+
+    def inline(self) -> bool:
+        """Never: frames are delivered on the loop."""
+        return False
+
+    def serving(self) -> AbstractContextManager[None]:
+        """Nothing to do: the loop keeps reading while user code runs elsewhere."""
+        return nullcontext()
+
+    def start(self, timeout: float) -> None:
+        """Connect; raise InitializationError if nothing answers within ``timeout`` seconds."""
+        self._prepare()
+        self.runtime.post(self._spawn)
+        self.wait_first(timeout)
+
+    def stop(self) -> None:
+        """Flush what is queued and disconnect (``_stop`` on the loop, bounded)."""
+        self.runtime.run(self._stop(), 5)
+
+    def _spawn(self) -> None:
+        self._task = self.runtime.loop.create_task(self._run())
+
+    def _prepare(self) -> None:
+        """Before the loop task starts, in the caller of ``start`` (what fails here fails at once)."""
+
+    def _send_on_loop(self, frames: Sequence[Encoded]) -> None:
+        raise NotImplementedError
+
+    async def _run(self) -> None:
+        raise NotImplementedError
+
+    async def _stop(self) -> None:
+        raise NotImplementedError
 
 
 class Backoff:

@@ -29,11 +29,9 @@ import contextlib
 import logging
 import time
 from collections.abc import Sequence
-from concurrent.futures import Future
-from contextlib import AbstractContextManager, nullcontext
-from typing import Any, TypeVar
+from typing import Any
 
-from daffi_core import framing
+from daffi_core import framing, routing
 from daffi_core.framing import Encoded
 from daffi_core.proto import daffi_pb2 as pb
 from daffi_core.protocol import DOWNSTREAM, PROTOCOL_VERSION, UPSTREAM
@@ -41,34 +39,33 @@ from daffi_core.transport import NATS
 from daffi_core.transport.nats import chunks, subjects
 from daffi_core.transport.nats.client import import_nats
 
-from daffi import _nats_routes as routes
 from daffi.__about__ import __version__
-from daffi._link import LinkBase
+from daffi._link import LoopLink
 from daffi._nats_peers import Calls, Directory
 
 __all__ = ["NatsLink"]
 
 log = logging.getLogger("daffi.node")
-T = TypeVar("T")
 #: Seconds the duplicate-name probe waits for a node of the same name to object.
 PROBE_TIMEOUT = 0.5
-#: Batches larger than this are forwarded as views of their bytes (see ``NatsLink._route``).
+#: Batches larger than this are forwarded as views of their bytes (see ``NatsLink._send_on_loop``).
 VIEWS_FROM = 16 * 1024
 #: Seconds a stopping node gives its last frames and its NodeLeft to reach the server.
 FLUSH_TIMEOUT = 1.0
 
 
-class NatsLink(LinkBase):
+class NatsLink(LoopLink):
     """A ``Link`` over NATS (see the module docstring)."""
 
     transport = NATS
     server_kind = server_name = "NATS server"
     _nc: Any = None
-    _task: asyncio.Task[None] | None = None
     _beats: asyncio.Task[None] | None = None
     _rejoin: asyncio.Task[None] | None = None
 
-    def _setup(self) -> None:
+    def _prepare(self) -> None:
+        self._nats = import_nats()  # before anything starts: a missing extra fails at once
+        self.url = subjects.server_url(self.address)
         self.directory = Directory()
         self.calls = Calls()
         self._direct = subjects.direct(self.process_name)
@@ -78,38 +75,6 @@ class NatsLink(LinkBase):
         self._last_answer = 0.0
         self._asked: dict[str, float] = {}
         self._outgoing: asyncio.Queue[tuple[str, bytes, str]] | None = None
-
-    # -- Link
-    def send(self, frames: Sequence[Encoded]) -> None:
-        if self.runtime.on_loop:
-            self._route(frames)
-        else:
-            self.runtime.post(self._route, frames)
-
-    def wait(self, future: Future[T], timeout: float | None) -> T:
-        return future.result(timeout)
-
-    def inline(self) -> bool:
-        return False  # the loop carries every node's traffic: user code never runs on it
-
-    def serving(self) -> AbstractContextManager[None]:
-        return nullcontext()
-
-    # -- lifecycle
-    def start(self, timeout: float) -> None:
-        """Connect; raise InitializationError if no NATS server answers within ``timeout`` seconds."""
-        self._nats = import_nats()  # before anything starts: a missing extra fails at once
-        self.url = subjects.server_url(self.address)
-        self._setup()
-        self.runtime.post(self._spawn)
-        self.wait_first(timeout)
-
-    def _spawn(self) -> None:
-        self._task = self.runtime.loop.create_task(self._run())
-
-    def stop(self) -> None:
-        """Say goodbye on the catalogue, flush, close."""
-        self.runtime.run(self._stop(), 5)
 
     async def _stop(self) -> None:
         self.stopping = True
@@ -246,7 +211,7 @@ class NatsLink(LinkBase):
         hello = self.handlers.hello()
         return pb.Frame(node_joined=pb.NodeInfo(process_name=self.process_name, callbacks=hello.callbacks))
 
-    def _route(self, frames: Sequence[Encoded]) -> None:
+    def _send_on_loop(self, frames: Sequence[Encoded]) -> None:
         """The node's outgoing frames, on the loop: where each goes, as the controller would decide."""
         if not self._welcomed:
             return  # dropped when not connected, as the Link protocol says
@@ -300,10 +265,11 @@ class NatsLink(LinkBase):
         if msg.call_id in self.calls.made:
             self._fail(msg.call_id, pb.Error.INTERNAL, f"call id {msg.call_id} is already open")
             return None
-        targets = routes.targets(self.directory, head, self.process_name, self._own_callbacks)
-        if isinstance(targets, routes.Refused):
-            self._fail(msg.call_id, targets.kind, targets.message)
+        found = routing.targets(self.directory, head, self.process_name, self._own_callbacks)
+        if isinstance(found, routing.Refused):
+            self._fail(msg.call_id, found.kind, found.message)
             return None
+        targets = [known.name for known in found]
         if head.fanout == pb.CallHead.ALL:
             self._deliver(pb.Frame(message=pb.Message(kind=pb.Message.ACCEPTED, call_id=msg.call_id, targets=targets)))
         self.calls.opened(msg.call_id, targets)
@@ -450,7 +416,7 @@ class NatsLink(LinkBase):
 
     def _drop(self, name: str, reason: str) -> None:
         """``name`` is gone: fail what it owed this node, cancel what it asked of it, tell the node."""
-        if not self.directory.remove(name):
+        if not self.directory.forget(name):
             return
         owed, served = self.calls.gone(name)
         error = pb.Error(kind=pb.Error.REMOTE_STOPPED, message=f"Remote process {name!r} stopped unexpectedly.")

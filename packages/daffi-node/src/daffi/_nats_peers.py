@@ -1,7 +1,7 @@
 """What a NATS node keeps in place of the controller: the other nodes, and the calls between them.
 
 With no controller, each node's link (``_nats_link``) routes its own calls: ``Directory`` is its
-view of the other nodes and their callbacks (round-robin per callback name, as the controller's
+view of the other nodes and their callbacks (``daffi_core.offers``, as the controller's
 registry), ``Calls`` the calls it made that others still owe a final REPLY and the calls it
 serves for others, so that a node that vanishes fails the first (REMOTE_STOPPED) and cancels
 the second. Both live on the node's loop; no locks.
@@ -13,6 +13,7 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from daffi_core.offers import Offers
 from daffi_core.proto import daffi_pb2 as pb
 
 __all__ = ["Calls", "Directory", "Known"]
@@ -28,47 +29,25 @@ class Known:
     callbacks: dict[str, pb.CallbackSignature] = field(default_factory=dict)
     seen: float = field(default_factory=_clock)
 
-    def info(self) -> pb.NodeInfo:
-        return pb.NodeInfo(process_name=self.name, callbacks=self.callbacks.values())
 
-
-class Directory:
-    """The other nodes by name and, per callback name, who offers it (in the order they came)."""
-
-    def __init__(self) -> None:
-        self.nodes: dict[str, Known] = {}
-        self._offers: dict[str, list[str]] = {}
-        self._turn: dict[str, int] = {}
+class Directory(Offers[Known]):
+    """The other nodes by name and who offers which callback (``daffi_core.offers``), with when
+    each was last heard from."""
 
     def update(self, name: str, callbacks: Iterable[pb.CallbackSignature]) -> bool:
         """``name`` offers ``callbacks`` now; True when it was not known before."""
         known = self.nodes.get(name)
-        new = known is None
         if known is None:
-            known = self.nodes[name] = Known(name)
-        self._withdraw(known)
-        known.callbacks = {c.name: c for c in callbacks}
+            self.add(Known(name), callbacks)
+            return True
+        self.set_callbacks(known, callbacks)
         known.seen = _clock()
-        for callback in known.callbacks:
-            self._offers.setdefault(callback, []).append(name)
-        return new
+        return False
 
-    def remove(self, name: str) -> bool:
+    def forget(self, name: str) -> bool:
         """Forget ``name``; False when it was not known."""
-        known = self.nodes.pop(name, None)
-        if known is None:
-            return False
-        self._withdraw(known)
-        return True
-
-    def _withdraw(self, known: Known) -> None:
-        for callback in known.callbacks:
-            offers = self._offers.get(callback, [])
-            if known.name in offers:
-                offers.remove(known.name)
-            if not offers:
-                self._offers.pop(callback, None)
-                self._turn.pop(callback, None)
+        known = self.nodes.get(name)
+        return known is not None and self.remove(known)
 
     def seen(self, name: str) -> bool:
         """Something was heard from ``name`` now; False when it is not known."""
@@ -82,29 +61,6 @@ class Directory:
         """The nodes heard nothing from for longer than ``for_seconds``."""
         limit = _clock() - for_seconds
         return [k.name for k in self.nodes.values() if k.seen < limit]
-
-    def pick(self, callback: str) -> str | None:
-        """The next node offering ``callback`` (round-robin), or None."""
-        offers = self._offers.get(callback)
-        if not offers:
-            return None
-        index = self._turn.get(callback, 0) % len(offers)
-        self._turn[callback] = index + 1
-        return offers[index]
-
-    def offering(self, callback: str) -> list[str]:
-        return list(self._offers.get(callback, ()))
-
-    def infos(self) -> list[pb.NodeInfo]:
-        return [k.info() for k in sorted(self.nodes.values(), key=lambda k: k.name)]
-
-    def describe_offers(self) -> str:
-        """What the other nodes offer, one process per line, for error messages (as the controller's)."""
-        lines = [
-            f"process: {k.name}\n  - [ {', '.join(sorted(k.callbacks)) or '(none)'} ]"
-            for k in sorted(self.nodes.values(), key=lambda k: k.name)
-        ]
-        return "\n".join(lines) if lines else "(no other node is connected)"
 
 
 class Calls:

@@ -19,51 +19,19 @@ from daffi_core.signature import describe
 from daffi._contract import Contract
 from daffi._decorators import Fetcher
 from daffi._durations import Duration
+from daffi._execute import RemoteCall
 from daffi._modifiers import BG, BROADCAST, FG, PERIOD, STREAM, AtTime
 from daffi._results import AsyncResult, AwaitableValue, ScheduledTask
 from daffi._v1 import RetryPolicy
 
-__all__ = ["AsyncCall", "AsyncRemote", "Call", "Remote", "remote", "signature_of"]
+__all__ = ["AsyncCall", "AsyncRemote", "Remote", "remote", "signature_of"]
 
 P = ParamSpec("P")
 R = TypeVar("R")
 
 
-class Call(Protocol[R]):
-    """A call of a sync fetcher waiting for its modifier."""
-
-    @overload
-    def __and__(self, modifier: type[FG] | FG) -> R: ...
-    @overload
-    def __and__(self, modifier: type[BG] | BG) -> AsyncResult[R]: ...
-    @overload
-    def __and__(self, modifier: type[BROADCAST] | BROADCAST) -> dict[str, R]: ...
-    @overload
-    def __and__(self, modifier: type[STREAM] | STREAM) -> None: ...
-    @overload
-    def __and__(self, modifier: PERIOD) -> ScheduledTask: ...
-
-    # The daffi 1.x spellings of the same (RemoteCall.fg() & co.).
-    def fg(self, timeout: Duration | None = None, retry_policy: RetryPolicy | None = None) -> R: ...
-    def bg(
-        self,
-        timeout: Duration | None = None,
-        eta: Duration | None = None,
-        retry_policy: RetryPolicy | None = None,
-        no_return: bool = False,
-    ) -> AsyncResult[R]: ...
-    def broadcast(
-        self,
-        eta: Duration | None = None,
-        return_result: bool = True,
-        timeout: Duration | None = None,
-        retry_policy: RetryPolicy | None = None,
-    ) -> dict[str, R]: ...
-    def period(self, at_time: AtTime | None = None, interval: Duration | None = None) -> ScheduledTask: ...
-
-
 class AsyncCall(Protocol[R]):
-    """A call of an async fetcher waiting for its modifier."""
+    """A call of an async fetcher waiting for its modifier (a sync fetcher's is a ``RemoteCall``)."""
 
     @overload
     def __and__(self, modifier: type[FG] | FG) -> AwaitableValue[R]: ...
@@ -103,7 +71,7 @@ class Remote(Protocol[P, R]):
     name: str
 
     def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R: ...
-    def call(self, *args: P.args, **kwargs: P.kwargs) -> Call[R]: ...
+    def call(self, *args: P.args, **kwargs: P.kwargs) -> RemoteCall[R]: ...
     def stream(self, items: Iterable[object], modifier: type[STREAM] | STREAM = ...) -> None: ...
 
 
