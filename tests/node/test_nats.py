@@ -10,6 +10,9 @@ loopback ports.
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -105,6 +108,16 @@ def test_token_and_tls(procs: Procs, tmp_path: Path, monkeypatch: pytest.MonkeyP
     with pytest.raises(InitializationError, match="refused this node"):
         Global(process_name="intruder", **_kwargs(where), token="wrong", ssl_ca=authority.ca, connect_timeout=10)
     assert time.monotonic() - start < 5  # refused at once, not after connect_timeout
+    # the tools take the same token and TLS options
+    listing = [sys.executable, "-m", "daffi_codegen", *where.argv, "--ssl-ca", authority.ca, "--list"]
+    listing += ["--timeout", "10"]
+    done = subprocess.run(listing, capture_output=True, text=True, timeout=60, env={**os.environ, **env})
+    assert done.returncode == 0 and "svc" in done.stdout, done.stderr
+    start = time.monotonic()
+    wrong = {**os.environ, "DAFFI_TOKEN": "wrong"}
+    done = subprocess.run(listing, capture_output=True, text=True, timeout=60, env=wrong)
+    assert done.returncode == 2 and "refused daffi-codegen" in done.stderr, done.stderr
+    assert time.monotonic() - start < 8  # an interpreter start, then refused at once (not after --timeout)
 
 
 # -- failures

@@ -52,7 +52,7 @@ def fetch_catalog(
             if transport == NATS:
                 from daffi_core.transport.nats.catalog import ask_catalog  # nats-py only when asked for
 
-                catalog = ask_catalog(address, max(0.1, min(remaining, 5.0)), security.token)
+                catalog = ask_catalog(address, max(0.1, min(remaining, 5.0)), security, who="daffi-codegen")
             else:
                 catalog = ask(
                     address,

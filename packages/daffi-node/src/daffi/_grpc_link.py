@@ -18,9 +18,9 @@ from daffi_core.framing import Encoded
 from daffi_core.outbox import Outbox
 from daffi_core.proto import daffi_pb2 as pb
 from daffi_core.protocol import CONNECT_METHOD
-from daffi_core.transport import GRPC, SOCKET, mismatch
+from daffi_core.transport import GRPC, mismatch
 from daffi_core.transport.grpc import channel, client_options
-from daffi_core.transport.socket.client import probe
+from daffi_core.transport.sniff import speaker
 
 from daffi._link import Backoff, LoopLink, Rejected
 
@@ -105,8 +105,9 @@ class GrpcLink(LoopLink):
         if exc.code() == grpc.StatusCode.UNAVAILABLE and not self.started and not self._probed:
             self._probed = True  # once: a controller that is still starting is not probed again and again
             loop = asyncio.get_running_loop()
-            if await loop.run_in_executor(None, probe, self.address, self.security, 1.0):
-                return self.give_up(mismatch(self.address, GRPC, SOCKET))
+            theirs = await loop.run_in_executor(None, speaker, self.address, self.security, 1.0)
+            if theirs is not None and theirs != GRPC:
+                return self.give_up(mismatch(self.address, GRPC, theirs))
         return False
 
     async def _session(self, connect: grpc.aio.StreamStreamMultiCallable[bytes, pb.Batch]) -> bool:

@@ -35,9 +35,10 @@ from daffi_core import framing, routing
 from daffi_core.framing import Encoded
 from daffi_core.proto import daffi_pb2 as pb
 from daffi_core.protocol import DOWNSTREAM, PROTOCOL_VERSION, UPSTREAM
-from daffi_core.transport import NATS
+from daffi_core.transport import NATS, mismatch
 from daffi_core.transport.nats import chunks, subjects
-from daffi_core.transport.nats.client import import_nats
+from daffi_core.transport.nats.client import import_nats, security_options
+from daffi_core.transport.sniff import speaker
 
 from daffi.__about__ import __version__
 from daffi._link import LoopLink
@@ -62,6 +63,7 @@ class NatsLink(LoopLink):
     _nc: Any = None
     _beats: asyncio.Task[None] | None = None
     _rejoin: asyncio.Task[None] | None = None
+    _probed = False
 
     def _prepare(self) -> None:
         self._nats = import_nats()  # before anything starts: a missing extra fails at once
@@ -112,10 +114,7 @@ class NatsLink(LoopLink):
                     # keepalive as on the other transports: a silent cut is noticed within ~1.5x keepalive
                     ping_interval=max(1, round(self.keepalive / 2)),
                     max_outstanding_pings=2,
-                    # the daffi token is the server's auth token; TLS as on the socket transport
-                    token=self.security.token or None,
-                    tls=self.security.tls.ssl_context() if self.security.tls is not None else None,
-                    tls_hostname=self.address.host if self.security.tls is not None else None,
+                    **security_options(self.address, self.security),
                     disconnected_cb=self._on_disconnected,
                     reconnected_cb=self._on_reconnected,
                     error_cb=self._on_error,
@@ -142,6 +141,16 @@ class NatsLink(LoopLink):
         self._beats = asyncio.get_running_loop().create_task(self._heartbeat())
         await self._session()
         await self._write()
+
+    async def _other_transport(self) -> None:
+        """Once, on the first failed connect: a daffi controller there fails it at once, naming both transports."""
+        if self.started or self._probed:
+            return
+        self._probed = True
+        loop = asyncio.get_running_loop()
+        theirs = await loop.run_in_executor(None, speaker, self.address, self.security, 1.0)
+        if theirs is not None and theirs != NATS:
+            self.give_up(mismatch(self.address, NATS, theirs))
 
     async def _name_is_free(self) -> bool:
         """Ask the direct subject of this node's name: a node already reading it answers with Reject."""
@@ -190,6 +199,7 @@ class NatsLink(LoopLink):
             self._rejoin = asyncio.get_running_loop().create_task(self._session())
 
     async def _on_error(self, exc: Exception) -> None:
+        """nats-py's report of a failed (re)connect or a protocol error."""
         log.debug("NATS client error: %r", exc)
         refused = "authorization" in str(exc).lower() or "authentication" in str(exc).lower()
         # retrying cannot help: the first connect fails now, not after connect_timeout
@@ -197,6 +207,8 @@ class NatsLink(LoopLink):
             f"the NATS server at {self.address} refused this node: {exc} (check the token)"
         ):
             log.error("the NATS server at %s refused this node on reconnect: %s", self.address, exc)
+        if not refused:
+            await self._other_transport()
 
     def _end_session(self) -> None:
         self.directory = Directory()

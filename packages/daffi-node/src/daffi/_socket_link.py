@@ -353,7 +353,8 @@ class SocketLink(LinkBase):
         try:
             conn = open_connection(self.address, CONNECT_METHOD, self.security, CONNECT_TIMEOUT, first=[hello])
         except ConnectionRefused as exc:
-            self._refused(str(exc))
+            # another transport at the address: its message says so itself
+            self._refused(str(exc), bare=exc.code == Code.FAILED_PRECONDITION)
             return False
         except TransportError as exc:
             log.debug("connection to %s failed: %s", self.address, exc)
@@ -384,8 +385,8 @@ class SocketLink(LinkBase):
             self.handlers.frame(frame)
         return True
 
-    def _refused(self, message: str) -> None:
-        text = f"the controller refused this node: {message}"
+    def _refused(self, message: str, bare: bool = False) -> None:
+        text = message if bare else f"the controller refused this node: {message}"
         if not self.give_up(text):
             log.error("the controller refused this node on reconnect: %s", message)
 

@@ -3,11 +3,13 @@
 ```text
 daffi_core.transport
  ├── grpc       the gRPC bidirectional stream (grpcio): TCP or UNIX socket, TLS, HTTP/2 keepalive
- └── socket     the same ``Batch`` messages, length-prefixed, over plain TCP or UNIX sockets
-      ├── wire      the bytes: greeting, frame header, a parser that refuses hostile input
-      ├── client    one blocking, thread-safe connection (nodes and tools), TLS in memory
-      └── server    the asyncio side (the controller), on uvloop where it is installed
- └── nats       nodes on a NATS server or cluster, no controller: subjects, chunking, nats-py
+ ├── socket     the same ``Batch`` messages, length-prefixed, over plain TCP or UNIX sockets
+ │    ├── wire      the bytes: greeting, frame header, a parser that refuses hostile input
+ │    ├── client    one blocking, thread-safe connection (nodes and tools), TLS in memory
+ │    └── server    the asyncio side (the controller), on uvloop where it is installed
+ ├── nats       nodes on a NATS server or cluster, no controller: subjects, chunking, nats-py
+ ├── ask        one request, one reply to a controller (tools), on either controller transport
+ └── sniff      which transport answers at an address, for the error when the sides differ
 ```
 
 All carry the messages of ``proto/daffi.proto`` unchanged: a node, the controller and the
@@ -104,8 +106,9 @@ def controller_transport(transport: str | None, address: Address) -> Transport:
 
 def mismatch(address: Address, ours: str, theirs: str, who: str = "this node") -> str:
     """The message of a connection between sides that speak different transports."""
+    server = "NATS server" if theirs == NATS else "controller"
     return (
-        f"the controller at {address} speaks transport={theirs!r} but {who} uses transport={ours!r}: "
+        f"the {server} at {address} speaks transport={theirs!r} but {who} uses transport={ours!r}: "
         f"give both sides the same transport (Global(transport=...), daffi-controller --transport, "
         f"daffi-codegen --transport, or ${TRANSPORT_ENV})"
     )

@@ -81,7 +81,7 @@ async def _grpc(q: _Question[Reply]) -> Reply:
     import grpc
 
     from daffi_core.transport.grpc import channel, client_options
-    from daffi_core.transport.socket.client import probe
+    from daffi_core.transport.sniff import speaker
 
     async with channel(q.address.target, q.security, client_options()) as chan:
         call = chan.unary_unary(
@@ -97,8 +97,9 @@ async def _grpc(q: _Question[Reply]) -> Reply:
                 raise ConnectionRefused(f"{where} refused: {exc.details()}") from None
             if exc.code() == grpc.StatusCode.UNIMPLEMENTED:
                 raise ConnectionRefused(f"{where} does not serve {q.method} (an older version?)") from None
-            # gRPC cannot tell "nobody listens" from "a socket-transport controller listens": ask it.
-            if exc.code() == grpc.StatusCode.UNAVAILABLE and probe(q.address, q.security, 1.0):
-                raise ConnectionRefused(mismatch(q.address, GRPC, SOCKET, q.who)) from None
+            # gRPC cannot tell "nobody listens" from "a server of another transport listens": ask it.
+            theirs = speaker(q.address, q.security, 1.0) if exc.code() == grpc.StatusCode.UNAVAILABLE else None
+            if theirs is not None and theirs != GRPC:
+                raise ConnectionRefused(mismatch(q.address, GRPC, theirs, q.who)) from None
             raise TransportError(f"{exc.code().name}: {exc.details()}" if exc.details() else exc.code().name) from None
         return reply

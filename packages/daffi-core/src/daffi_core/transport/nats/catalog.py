@@ -13,31 +13,46 @@ import time
 from typing import Any
 
 from daffi_core.address import Address
-from daffi_core.errors import TransportError
+from daffi_core.errors import ConnectionRefused, TransportError
 from daffi_core.proto import daffi_pb2 as pb
+from daffi_core.security import ClientSecurity
+from daffi_core.transport import NATS, mismatch
 from daffi_core.transport.nats import chunks, subjects
-from daffi_core.transport.nats.client import import_nats
+from daffi_core.transport.nats.client import import_nats, security_options
+from daffi_core.transport.sniff import speaker
 
 __all__ = ["ask_catalog"]
 
 
-def ask_catalog(address: Address, timeout: float = 5.0, token: str | None = None) -> pb.Catalog:
+def ask_catalog(
+    address: Address, timeout: float = 5.0, security: ClientSecurity | None = None, who: str = "this tool"
+) -> pb.Catalog:
     """Every node on the NATS server at ``address`` and its callbacks, sorted by name.
 
-    Raises TransportError when no NATS server answers within ``timeout`` seconds.
+    Raises ConnectionRefused when retrying cannot help (the server refused the token, or a daffi
+    controller listens there: ``who`` is named in that message), TransportError when no NATS
+    server answers within ``timeout`` seconds.
     """
-    return asyncio.run(_ask(address, timeout, token))
+    return asyncio.run(_ask(address, timeout, security or ClientSecurity(), who))
 
 
-async def _ask(address: Address, timeout: float, token: str | None) -> pb.Catalog:
+async def _ask(address: Address, timeout: float, security: ClientSecurity, who: str) -> pb.Catalog:
     nats = import_nats()
     url = subjects.server_url(address)
     nc: Any = nats.NATS()
     try:
         await nc.connect(
-            servers=[url], connect_timeout=max(1, int(timeout)), allow_reconnect=False, token=token or None
+            servers=[url],
+            connect_timeout=min(2.0, max(0.1, timeout)),  # a NATS server greets at once
+            allow_reconnect=False,
+            **security_options(address, security),
         )
     except Exception as exc:
+        if "authorization" in str(exc).lower():
+            raise ConnectionRefused(f"the NATS server at {address} refused {who}: {exc} (check the token)") from None
+        theirs = await asyncio.get_running_loop().run_in_executor(None, speaker, address, security, 1.0)
+        if theirs is not None and theirs != NATS:
+            raise ConnectionRefused(mismatch(address, NATS, theirs, who)) from None
         raise TransportError(f"no NATS server answered at {url}: {exc!r}") from None
     nodes: dict[str, pb.NodeInfo] = {}
     last = time.monotonic()

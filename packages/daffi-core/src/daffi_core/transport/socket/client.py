@@ -26,7 +26,7 @@ from daffi_core.errors import ConnectionRefused, ProtocolViolation, TransportErr
 from daffi_core.framing import Buffer
 from daffi_core.proto import daffi_pb2 as pb
 from daffi_core.security import TOKEN_REFUSAL, ClientSecurity
-from daffi_core.transport import SOCKET, Code, mismatch
+from daffi_core.transport import NATS, SOCKET, Code, mismatch
 from daffi_core.transport.socket.wire import (
     MAGIC,
     PING_FRAME,
@@ -38,9 +38,10 @@ from daffi_core.transport.socket.wire import (
     header,
     identify,
     speaks_grpc,
+    speaks_nats,
 )
 
-__all__ = ["Connection", "open_connection", "probe"]
+__all__ = ["Connection", "dial", "open_connection", "probe"]
 
 #: Codes of a CLOSE that retrying cannot cure.
 _FATAL = frozenset({Code.UNAUTHENTICATED, Code.FAILED_PRECONDITION, Code.UNIMPLEMENTED})
@@ -49,7 +50,9 @@ _RECV_SIZE = 256 * 1024
 _POLL_IN = select.POLLIN | select.POLLPRI | select.POLLHUP | select.POLLERR
 
 
-def _connect(address: Address, deadline: float) -> socket.socket:
+def dial(address: Address, deadline: float) -> socket.socket:
+    """A non-blocking socket connected to ``address`` (TCP without Nagle, or UNIX); TransportError
+    when that fails or takes past ``deadline`` (``time.monotonic()``)."""
     timeout = max(0.05, deadline - time.monotonic())
     try:
         if address.unix_path is not None:
@@ -156,6 +159,8 @@ def _tls_refusal(address: Address, raw: bytes, reason: str) -> ConnectionRefused
         why = "it serves the socket transport without TLS (drop the ssl options, or start it with --ssl-certificate)"
     elif speaks_grpc(raw):
         why = "it speaks gRPC without TLS"
+    elif speaks_nats(raw):
+        return ConnectionRefused(mismatch(address, SOCKET, NATS), Code.FAILED_PRECONDITION)
     else:
         why = reason
     return ConnectionRefused(f"TLS with the controller at {address} failed: {why}", Code.UNAVAILABLE)
@@ -411,7 +416,7 @@ def open_connection(
     """
     security = security or ClientSecurity()
     deadline = time.monotonic() + timeout
-    sock = _connect(address, deadline)
+    sock = dial(address, deadline)
     try:
         tls = None
         if security.tls is not None:
@@ -458,6 +463,8 @@ def open_connection(
 def _greeting_refusal(address: Address, seen: bytes, who: str, verdict: str = "") -> ConnectionRefused:
     if speaks_grpc(seen) or "gRPC" in verdict:
         return ConnectionRefused(mismatch(address, SOCKET, "grpc", who), Code.FAILED_PRECONDITION)
+    if speaks_nats(seen):
+        return ConnectionRefused(mismatch(address, SOCKET, NATS, who), Code.FAILED_PRECONDITION)
     what = identify(seen) if seen else verdict
     return ConnectionRefused(
         f"the controller at {address} answered with {what}, not daffi's socket transport", Code.UNAVAILABLE
@@ -481,7 +488,7 @@ def probe(address: Address, security: ClientSecurity | None = None, timeout: flo
     """True when a socket-transport server answers at ``address`` (for a client of another transport)."""
     deadline = time.monotonic() + timeout
     try:
-        sock = _connect(address, deadline)
+        sock = dial(address, deadline)
     except TransportError:
         return False
     try:

@@ -37,6 +37,7 @@ __all__ = [
     "header",
     "identify",
     "speaks_grpc",
+    "speaks_nats",
 ]
 
 #: The first bytes each side sends; the digit is the version of this framing.
@@ -52,6 +53,8 @@ _SMALL = 64 * 1024
 _FIRST = 4096
 _CAP = _SMALL + HEADER_SIZE
 _HTTP2_PREFACE = b"PRI * HTTP/2.0"
+#: How a NATS server's greeting (its first line, sent unasked) starts.
+_NATS_INFO = b"INFO {"
 
 
 class Kind(enum.IntEnum):
@@ -102,6 +105,8 @@ def identify(prefix: bytes) -> str:
         return "a gRPC (HTTP/2) client"
     if len(prefix) >= 9 and prefix[3] == 0x04 and prefix[5:9] == b"\x00\x00\x00\x00":
         return "a gRPC (HTTP/2) server"
+    if speaks_nats(prefix):
+        return "a NATS server"
     if prefix[:1] == b"\x16" and prefix[1:2] == b"\x03":
         return "a TLS handshake"
     if prefix[:1] == b"\x15" and prefix[1:2] == b"\x03":
@@ -111,6 +116,11 @@ def identify(prefix: bytes) -> str:
 
 def speaks_grpc(prefix: bytes) -> bool:
     return identify(prefix).startswith("a gRPC")
+
+
+def speaks_nats(prefix: bytes) -> bool:
+    """``prefix`` is the start of a NATS server's greeting."""
+    return prefix.startswith(_NATS_INFO)
 
 
 class FrameReader:
