@@ -37,7 +37,7 @@ from daffi_core.proto import daffi_pb2 as pb
 from daffi_core.protocol import DOWNSTREAM, PROTOCOL_VERSION, UPSTREAM
 from daffi_core.transport import NATS, mismatch
 from daffi_core.transport.nats import chunks, subjects
-from daffi_core.transport.nats.client import import_nats, security_options
+from daffi_core.transport.nats.client import import_nats, is_refusal, security_options
 from daffi_core.transport.sniff import speaker
 
 from daffi.__about__ import __version__
@@ -201,7 +201,7 @@ class NatsLink(LoopLink):
     async def _on_error(self, exc: Exception) -> None:
         """nats-py's report of a failed (re)connect or a protocol error."""
         log.debug("NATS client error: %r", exc)
-        refused = "authorization" in str(exc).lower() or "authentication" in str(exc).lower()
+        refused = is_refusal(exc)
         # retrying cannot help: the first connect fails now, not after connect_timeout
         if refused and not self.give_up(
             f"the NATS server at {self.address} refused this node: {exc} (check the token)"

@@ -18,7 +18,7 @@ from daffi_core.proto import daffi_pb2 as pb
 from daffi_core.security import ClientSecurity
 from daffi_core.transport import NATS, mismatch
 from daffi_core.transport.nats import chunks, subjects
-from daffi_core.transport.nats.client import import_nats, security_options
+from daffi_core.transport.nats.client import import_nats, is_refusal, security_options
 from daffi_core.transport.sniff import speaker
 
 __all__ = ["ask_catalog"]
@@ -48,7 +48,7 @@ async def _ask(address: Address, timeout: float, security: ClientSecurity, who: 
             **security_options(address, security),
         )
     except Exception as exc:
-        if "authorization" in str(exc).lower():
+        if is_refusal(exc):
             raise ConnectionRefused(f"the NATS server at {address} refused {who}: {exc} (check the token)") from None
         theirs = await asyncio.get_running_loop().run_in_executor(None, speaker, address, security, 1.0)
         if theirs is not None and theirs != NATS:

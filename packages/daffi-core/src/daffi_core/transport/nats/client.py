@@ -10,7 +10,7 @@ from daffi_core.address import Address
 from daffi_core.errors import InitializationError
 from daffi_core.security import ClientSecurity
 
-__all__ = ["INSTALL_HINT", "import_nats", "security_options"]
+__all__ = ["INSTALL_HINT", "import_nats", "is_refusal", "security_options"]
 
 INSTALL_HINT = "pip install daffi-node[nats]"
 
@@ -35,3 +35,9 @@ def security_options(address: Address, security: ClientSecurity) -> dict[str, An
         "tls": tls.ssl_context() if tls is not None else None,
         "tls_hostname": address.host if tls is not None else None,
     }
+
+
+def is_refusal(exc: BaseException) -> bool:
+    """``exc`` (from nats-py) is the server refusing the credentials: retrying cannot help."""
+    text = str(exc).lower()
+    return "authorization" in text or "authentication" in text
