@@ -15,6 +15,9 @@ T = TypeVar("T")
 log = logging.getLogger("daffi.node")
 #: Seconds the loop's tasks get to end once cancelled, when the node closes.
 DRAIN_TIMEOUT = 2.0
+#: Timers cancelled off the loop have their loop handles cancelled in batches of this many: a call's
+#: timeout timer (often a minute) would otherwise sit in the loop until due, ~0.5 KiB per call.
+DISARM_BATCH = 256
 
 
 class Runtime:
@@ -24,6 +27,8 @@ class Runtime:
         self.loop = loop or asyncio.new_event_loop()
         self._posted: list[tuple[Callable[..., None], tuple[object, ...]]] = []
         self._posted_lock = threading.Lock()
+        self._cancelled: list[Timer] = []
+        self._cancelled_lock = threading.Lock()
         self.thread = threading.Thread(target=self._main, name=name, daemon=True)
         self.thread.start()
 
@@ -68,12 +73,25 @@ class Runtime:
 
     def call_later(self, delay: float, fn: Callable[..., None], *args: object) -> Timer:
         """Run ``fn(*args)`` on the loop after ``delay`` seconds; callable from any thread."""
-        timer = Timer(fn, args)
+        timer = Timer(fn, args, self._cancelled_timer)
         if self.on_loop:
             timer.arm(self.loop, delay)
         else:
             self.post(timer.arm, self.loop, delay)
         return timer
+
+    def _cancelled_timer(self, timer: Timer) -> None:
+        """``timer`` was cancelled: its loop handle goes too (at once on the loop, else in a batch)."""
+        if self.on_loop:
+            timer.disarm()
+            return
+        with self._cancelled_lock:
+            self._cancelled.append(timer)
+            if len(self._cancelled) < DISARM_BATCH:
+                return
+            batch, self._cancelled = self._cancelled, []
+        with contextlib.suppress(RuntimeError):  # the loop is closed: its handles went with it
+            self.post(_disarm, batch)
 
     def close(self) -> None:
         """Cancel the loop's tasks and let them end, then stop and close the loop.
@@ -108,12 +126,15 @@ class Runtime:
 class Timer:
     """A delayed call on the node's loop; ``cancel()`` from any thread stops it from running."""
 
-    __slots__ = ("_args", "_fn", "_handle", "cancelled")
+    __slots__ = ("_args", "_fn", "_handle", "_on_cancel", "cancelled")
 
-    def __init__(self, fn: Callable[..., None], args: tuple[object, ...]) -> None:
+    def __init__(
+        self, fn: Callable[..., None], args: tuple[object, ...], on_cancel: Callable[[Timer], None] | None = None
+    ) -> None:
         self._fn: Callable[..., None] | None = fn
         self._args = args
         self._handle: asyncio.TimerHandle | None = None
+        self._on_cancel = on_cancel
         self.cancelled = False
 
     def arm(self, loop: asyncio.AbstractEventLoop, delay: float) -> None:
@@ -122,15 +143,31 @@ class Timer:
 
     def _fire(self) -> None:
         fn, args = self._fn, self._args
+        self._handle = None
         self._drop()
         if fn is not None and not self.cancelled:
             fn(*args)
 
     def cancel(self) -> None:
-        """Never run (the loop forgets the handle when it comes due)."""
+        """Never run; the loop's handle is cancelled on the loop (``Runtime``)."""
+        if self.cancelled:
+            return
         self.cancelled = True
         self._drop()  # what it refers to (a call record) is not kept alive until then
+        if self._on_cancel is not None:
+            self._on_cancel(self)
+
+    def disarm(self) -> None:
+        """Cancel the loop's handle (on the loop's thread only)."""
+        handle, self._handle = self._handle, None
+        if handle is not None:
+            handle.cancel()
 
     def _drop(self) -> None:
         self._fn = None
         self._args = ()
+
+
+def _disarm(timers: list[Timer]) -> None:
+    for timer in timers:
+        timer.disarm()
