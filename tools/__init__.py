@@ -1,1 +1,2 @@
-"""Repository tooling: the release tool, the shared process helper (procs.py), the docs-page filler (pages.py)."""
+"""Repository tooling: the release tool, the shared process helper (procs.py), nats-server argv (nats.py), the
+docs-page filler (pages.py)."""

