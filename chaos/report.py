@@ -87,7 +87,7 @@ def _calls(e: Entry) -> tuple[list[list[str]], dict[str, str]]:
     plan = f["plan"]
     raised = sum(r["raised"].values())
     unaccounted = r["issued"] - r["ok"] - r["wrong"] - raised
-    growth = f["growth_pct_10_to_100"]
+    growth = {_server(f) if k == "controller" else k: v for k, v in f["growth_pct_10_to_100"].items()}
     all_done = r["total"] >= r["requested"]
     rows = [
         [
