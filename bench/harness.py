@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tools import nats
+from tools import nats_servers as nats
 from tools.procs import Proc, ProcError, ProcTimeout, free_port
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -3,7 +3,7 @@
 Every scenario runs in a :class:`Fleet` (tools/procs.py processes) with a hard deadline: whatever happens,
 its processes are SIGKILLed and reaped when it ends (each runs in its own process group, which the kill
 takes whole). The nodes meet on a daffi controller (TCP or a UNIX socket) or, with transport ``nats``, on one
-nats-server (tools/nats.py) and no controller; the figures' ``controller`` is then that nats-server, and
+nats-server (tools/nats_servers.py) and no controller; the figures' ``controller`` is then that nats-server, and
 ``server`` says which it was.
 """
 
@@ -22,7 +22,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from tools import nats
+from tools import nats_servers as nats
 from tools.procs import Proc, ProcError, ProcTimeout, free_port
 
 ROOT = Path(__file__).resolve().parent.parent

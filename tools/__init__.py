@@ -1,2 +1,2 @@
-"""Repository tooling: the release tool, the shared process helper (procs.py), nats-server argv (nats.py), the
+"""Repository tooling: the release tool, the shared process helper (procs.py), nats-server argv (nats_servers.py), the
 docs-page filler (pages.py)."""

@@ -9,8 +9,8 @@ from daffi._runtime import DISARM_BATCH, Runtime
 
 async def _live_handles() -> int:
     """Timer handles the loop still holds that are not cancelled (asyncio's own heap)."""
-    loop = asyncio.get_running_loop()
-    return sum(1 for handle in loop._scheduled if not handle.cancelled())  # type: ignore[attr-defined]
+    scheduled: list[asyncio.TimerHandle] = asyncio.get_running_loop()._scheduled  # type: ignore[attr-defined]
+    return sum(1 for handle in scheduled if not handle.cancelled())
 
 
 def test_timers_cancelled_off_the_loop_do_not_stay_in_it_until_due() -> None:

@@ -18,8 +18,8 @@ from pathlib import Path
 import pytest
 
 from tests.support.procs import Proc, Procs, Where, free_port
-from tools import nats
-from tools.nats import HOST
+from tools import nats_servers as nats
+from tools.nats_servers import HOST
 
 #: Seconds a server gets to say it is ready, and a cluster to have every route up.
 READY_TIMEOUT = 15.0
